@@ -1,0 +1,3 @@
+from quaton_fab.cli.app import main
+
+main()

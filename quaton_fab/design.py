@@ -1,0 +1,258 @@
+"""The trained artefact: a ``Design`` and its versioned, pickle-free file format.
+
+A design directory holds
+
+* ``design.json`` — everything an independent simulator needs, in SI units (metres, radians):
+  geometry, the level set (phase of every level), the input encoding, the task (detector regions or QPI crop
+  and gain), the QAT method and its settings, the dataset and split, the metrics (with the number of test
+  samples), the seed, the software version and, optionally, the fabrication assumptions the level set was
+  derived from. Its ``schema`` key names the format (``quaton-fab/design``) and ``schema_version`` its version.
+* ``masks.npz`` — ``level_indices``: integer level index per neuron, shape ``(L, N, N)`` (mask, row, column);
+  optionally ``fp_phases_rad`` ``(L, N, N)``, the unquantized phases of a full-precision design.
+  Written with ``numpy.savez_compressed`` and read with ``allow_pickle=False``.
+
+The phase of neuron (l, i, j) is ``design.json["levels"]["phases_rad"][level_indices[l, i, j]]``, and the
+mask transmission is ``exp(+i·phase)``; the physics conventions are in docs/ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quaton_fab._version import __version__
+from quaton_fab.fileio import atomic_write_with
+from quaton_fab.optics.network import Geometry
+from quaton_fab.optics.propagation import KERNEL_FLAT_MARGIN_PX, KERNEL_TAPER_PX, PROPAGATION_MODEL
+from quaton_fab.quant.levels import LevelSet
+
+__all__ = ["Design", "DesignError", "SCHEMA", "SCHEMA_VERSION"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "quaton-fab/design"
+SCHEMA_VERSION = 1
+DESIGN_JSON = "design.json"
+MASKS_NPZ = "masks.npz"
+
+
+class DesignError(ValueError):
+    """A design directory that is missing, corrupted, of another schema version, or inconsistent."""
+
+
+@dataclass
+class Design:
+    """A trained diffractive design: level indices per mask plus everything needed to simulate and print it.
+
+    Attributes:
+        geometry: grid, pitch (m), distances (m), wavelength (m), medium index, oversampling, padding rule.
+        levels: the level set; ``levels.phases`` (rad) are exactly the phases that are exported.
+        level_indices: int array ``(L, N, N)`` with values in ``[0, levels.n)``.
+        encoding: ``Encoding.to_dict()`` — how an input image becomes the input field.
+        task: ``task.to_dict()`` — detector regions or QPI crop/gain.
+        method: QAT method name and its settings (per mask where learned, e.g. PSQ-LT slopes).
+        dataset: dataset description and split (``DatasetSplits.info``).
+        training: training configuration (epochs, batch size, learning rate, …).
+        metrics: measured metrics, e.g. ``{"test": {"accuracy": 0.93, "samples": 10000}, …}``.
+        seed: the random seed of the run.
+        fabrication: optional fabrication assumptions the level set came from (material, medium, z-step).
+        fp_phases_rad: optional unquantized phases ``(L, N, N)`` of a full-precision design.
+        software_version: quaton-fab version that wrote the design.
+        created: ISO-8601 UTC time stamp.
+    """
+
+    geometry: Geometry
+    levels: LevelSet
+    level_indices: np.ndarray
+    encoding: dict[str, Any]
+    task: dict[str, Any]
+    method: dict[str, Any]
+    dataset: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    fabrication: dict[str, Any] | None = None
+    fp_phases_rad: np.ndarray | None = None
+    software_version: str = __version__
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    def __post_init__(self) -> None:
+        self.level_indices = np.asarray(self.level_indices)
+        self.validate()
+
+    # ------------------------------------------------------------------ checks
+    def validate(self) -> None:
+        """Check that the masks agree with the geometry and the level set; raise DesignError otherwise."""
+        idx = self.level_indices
+        g = self.geometry
+        expected = (g.layers, g.neurons, g.neurons)
+        if idx.shape != expected:
+            raise DesignError(f"level_indices has shape {idx.shape}, expected (layers, N, N) = {expected}")
+        if not np.issubdtype(idx.dtype, np.integer):
+            raise DesignError(f"level_indices must be integers, got dtype {idx.dtype}")
+        if idx.size and (idx.min() < 0 or idx.max() >= self.levels.n):
+            raise DesignError(
+                f"level_indices must lie in [0, {self.levels.n - 1}], found {int(idx.min())}..{int(idx.max())}"
+            )
+        if self.fp_phases_rad is not None and np.shape(self.fp_phases_rad) != expected:
+            raise DesignError(f"fp_phases_rad has shape {np.shape(self.fp_phases_rad)}, expected {expected}")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def num_masks(self) -> int:
+        """Number of phase masks L."""
+        return self.geometry.layers
+
+    def phases_rad(self) -> np.ndarray:
+        """Phase of every neuron, ``(L, N, N)`` float64 radians: ``levels.phases[level_indices]``."""
+        return np.asarray(self.levels.phases, dtype=np.float64)[self.level_indices]
+
+    def level_counts(self) -> np.ndarray:
+        """How many neurons use each level, ``(L, n)`` int."""
+        n = self.levels.n
+        return np.stack([np.bincount(m.ravel(), minlength=n) for m in self.level_indices])
+
+    def primary_metric(self) -> tuple[str, float] | None:
+        """The headline test metric ``(name, value)`` if the design has one."""
+        test = self.metrics.get("test", {})
+        for name in ("accuracy", "ssim"):
+            if name in test:
+                return name, float(test[name])
+        return None
+
+    # ------------------------------------------------------------------ files
+    def to_json_dict(self) -> dict[str, Any]:
+        """The content of ``design.json`` (JSON-serialisable, SI units)."""
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "software": {"name": "quaton-fab", "version": self.software_version},
+            "created": self.created,
+            "seed": int(self.seed),
+            "geometry": self.geometry.to_dict(),
+            "propagation": {
+                "model": PROPAGATION_MODEL,
+                "summary": "band-limited angular spectrum (Matsushima & Shimobaba 2009), float64 transfer function "
+                "on the exact fftfreq grid, evanescent waves cut; impulse response kept on |x| <= z*tan(theta_max) "
+                "+ flat margin, raised-cosine taper, zero beyond; exact linear convolution (zero padding); "
+                "see quaton_fab/optics/propagation.py",
+                "kernel_flat_margin_px": KERNEL_FLAT_MARGIN_PX,
+                "kernel_taper_px": KERNEL_TAPER_PX,
+                "transmission": "exp(+i*phase)",
+            },
+            "levels": self.levels.to_dict(),
+            "encoding": self.encoding,
+            "task": self.task,
+            "method": self.method,
+            "dataset": self.dataset,
+            "training": self.training,
+            "metrics": self.metrics,
+            "fabrication": self.fabrication,
+            "masks": {
+                "file": MASKS_NPZ,
+                "key": "level_indices",
+                "shape": list(self.level_indices.shape),
+                "axes": ["mask", "row", "column"],
+                "phase_of_index": "levels.phases_rad[index]; transmission exp(+i*phase)",
+                "has_fp_phases": self.fp_phases_rad is not None,
+            },
+        }
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``design.json`` and ``masks.npz`` into the directory ``path`` (created if needed).
+
+        Each file is written to a temporary name in the same directory and then renamed, so an interrupted save
+        never leaves a half-written file under the final name.
+        """
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays: dict[str, np.ndarray] = {"level_indices": self.level_indices.astype(_index_dtype(self.levels.n))}
+        if self.fp_phases_rad is not None:
+            arrays["fp_phases_rad"] = np.asarray(self.fp_phases_rad, dtype=np.float64)
+        atomic_write_with(out / MASKS_NPZ, lambda f: np.savez_compressed(f, **arrays))
+        text = json.dumps(self.to_json_dict(), indent=2, allow_nan=False)
+        atomic_write_with(out / DESIGN_JSON, lambda f: f.write(text.encode("utf-8")))
+        log.info("saved design to %s", out)
+        return out
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "Design":
+        """Read a design directory (or the path of its ``design.json``). Never executes code from the files.
+
+        Raises:
+            DesignError: missing files, bad JSON, another schema or version, or inconsistent masks.
+        """
+        root = Path(path)
+        if root.is_file() and root.name == DESIGN_JSON:
+            root = root.parent
+        if not root.exists():
+            raise DesignError(f"design directory {str(root)!r} does not exist")
+        json_path, npz_path = root / DESIGN_JSON, root / MASKS_NPZ
+        if not json_path.is_file():
+            raise DesignError(f"{str(root)!r} is not a design directory: {DESIGN_JSON} is missing")
+        if not npz_path.is_file():
+            raise DesignError(f"{str(npz_path)!r} is missing")
+        try:
+            meta = json.loads(json_path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DesignError(f"{str(json_path)!r} is not valid JSON ({exc})") from None
+        if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+            raise DesignError(f"{str(json_path)!r} is not a quaton-fab design (schema key missing or wrong)")
+        version = meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise DesignError(
+                f"{str(json_path)!r} has schema_version {version!r}; this quaton-fab reads version {SCHEMA_VERSION}"
+            )
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                if "level_indices" not in npz.files:
+                    raise DesignError(f"{str(npz_path)!r} has no 'level_indices' array")
+                indices = np.array(npz["level_indices"])
+                fp = np.array(npz["fp_phases_rad"]) if "fp_phases_rad" in npz.files else None
+        except DesignError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+            raise DesignError(f"{str(npz_path)!r} cannot be read ({exc})") from None
+        model = (meta.get("propagation") or {}).get("model")
+        if model is not None and model != PROPAGATION_MODEL:
+            log.warning("design was made with propagation model %s; this version simulates with %s", model,
+                        PROPAGATION_MODEL)
+        try:
+            geometry = Geometry.from_dict(meta["geometry"])
+            levels = LevelSet.from_dict(meta["levels"])
+            design = cls(
+                geometry=geometry,
+                levels=levels,
+                level_indices=indices,
+                encoding=dict(meta["encoding"]),
+                task=dict(meta["task"]),
+                method=dict(meta["method"]),
+                dataset=dict(meta.get("dataset") or {}),
+                training=dict(meta.get("training") or {}),
+                metrics=dict(meta.get("metrics") or {}),
+                seed=int(meta.get("seed", 0)),
+                fabrication=meta.get("fabrication"),
+                fp_phases_rad=fp,
+                software_version=str(meta.get("software", {}).get("version", "unknown")),
+                created=str(meta.get("created", "")),
+            )
+        except DesignError:
+            raise
+        except KeyError as exc:
+            raise DesignError(f"{str(json_path)!r} lacks the required key {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise DesignError(f"{str(json_path)!r} is inconsistent: {exc}") from None
+        return design
+
+
+def _index_dtype(n_levels: int) -> type[np.integer]:
+    """Smallest unsigned dtype that holds indices ``0..n_levels-1``."""
+    return np.uint8 if n_levels <= 256 else np.uint16

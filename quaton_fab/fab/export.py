@@ -1,0 +1,261 @@
+"""Export a design for fabrication: level → height table, then GDSII/OASIS, STL and PNG files + fab sheet.
+
+Everything is written into a private staging folder next to the export directory, every file is read back and
+checked, and only then are the files moved into place. A failure leaves no partial file behind, and existing
+files are never overwritten without ``force``.
+
+Files (``L`` masks, numbered from 1):
+
+* ``design.gds`` / ``design.oas`` — one cell per mask (``MASK_1``…), one layer per level, a ``TOP`` cell with
+  all masks side by side (see :mod:`quaton_fab.fab.gds` for the layer mapping);
+* ``mask_<l>.stl`` — one watertight height field per mask, binary STL in µm, base slab from z = 0;
+* ``stack.stl`` (with ``stack=True``) — all masks at the design spacings on spacers outside the aperture;
+* ``mask_<l>_height.png`` — 16-bit grayscale height maps (scale in the PNG text chunks and the fab sheet);
+* ``fab_sheet.json`` + ``fab_sheet.md`` — the level table, material, geometry, files and checks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from quaton_fab.design import Design
+from quaton_fab.fab import gds as gds_io
+from quaton_fab.fab import stl as stl_io
+from quaton_fab.fab.heightmap_png import read_height_png, write_height_png
+from quaton_fab.fab.heights import LevelTable, level_table
+from quaton_fab.fab.materials import get_material, parse_medium
+from quaton_fab.fab.sheet import build_fab_sheet, write_fab_sheet
+
+__all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FORMATS", "planned_files"]
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("stl", "gds", "oas", "png")
+HEIGHT_TOLERANCE_M = 1e-9
+
+
+class ExportError(ValueError):
+    """An export that cannot be made as asked (existing files, medium mismatch, unknown format, …)."""
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """What to export and for which material.
+
+    Attributes:
+        formats: any of ``stl``, ``gds``, ``oas``, ``png``.
+        material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …).
+        medium: medium around the masks (name or index); default the design's ``n_medium``.
+        base_m: base slab thickness under every pixel (m, > 0 for STL).
+        z_step_m: printer height step (m): heights snapped to multiples of it; None for exact heights.
+        stack: also write ``stack.stl`` with all masks at the design spacings.
+        omit_level0: leave level 0 (the base top) out of GDS/OASIS.
+        force: overwrite existing files.
+    """
+
+    formats: tuple[str, ...] = FORMATS
+    material: str = "ip-dip"
+    medium: str | None = None
+    base_m: float = 2e-6
+    z_step_m: float | None = None
+    stack: bool = False
+    omit_level0: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [f for f in self.formats if f not in FORMATS]
+        if unknown or not self.formats:
+            raise ExportError(f"unknown export format {unknown[0] if unknown else '(none)'!r}; use {', '.join(FORMATS)}")
+
+
+@dataclass
+class ExportResult:
+    """Files written (final paths), the fab sheet dict and any warnings for the user."""
+
+    files: list[Path]
+    sheet: dict[str, Any]
+    table: LevelTable
+    warnings: list[str] = field(default_factory=list)
+
+
+def planned_files(design: Design, options: ExportOptions) -> list[str]:
+    """Names of the files an export will write (fab sheet included)."""
+    masks = range(1, design.num_masks + 1)
+    names: list[str] = []
+    if "gds" in options.formats:
+        names.append("design.gds")
+    if "oas" in options.formats:
+        names.append("design.oas")
+    if "stl" in options.formats:
+        names += [f"mask_{l}.stl" for l in masks]
+        if options.stack:
+            names.append("stack.stl")
+    if "png" in options.formats:
+        names += [f"mask_{l}_height.png" for l in masks]
+    return names + ["fab_sheet.json", "fab_sheet.md"]
+
+
+def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTable, list[str]]:
+    """The design's level table for the chosen material/medium/base/z-step, with warnings for the user."""
+    g = design.geometry
+    warnings: list[str] = []
+    material = get_material(options.material)
+    if not material.in_range(g.wavelength_m):
+        warnings.append(
+            f"{material.name}: λ0 = {g.wavelength_m * 1e9:.1f} nm is outside the validity range of its index formula"
+        )
+    if material.nominal:
+        warnings.append(f"{material.name}: the index is a nominal value; measure Δn for your print recipe")
+    if options.medium is None:
+        n_medium = g.n_medium
+    else:
+        _, n_medium = parse_medium(options.medium, g.wavelength_m)
+        if abs(n_medium - g.n_medium) > 1e-3:
+            raise ExportError(
+                f"medium index {n_medium:.4f} differs from the n_medium = {g.n_medium:.4f} the design was simulated "
+                "in; retrain in that medium (or leave --medium out)"
+            )
+    table = level_table(
+        np.asarray(design.levels.phases, dtype=np.float64), material, g.wavelength_m, n_medium,
+        options.base_m, options.z_step_m,
+    )
+    if options.z_step_m is not None and table.max_abs_phase_error_rad > 1e-6:
+        warnings.append(
+            f"snapping heights to {options.z_step_m * 1e9:.0f} nm steps changes level phases by up to "
+            f"{table.max_abs_phase_error_rad:.3f} rad; train with --material/--z-step to make them agree"
+        )
+    return table, warnings
+
+
+def export_design(design: Design, out_dir: str | os.PathLike[str], options: ExportOptions) -> ExportResult:
+    """Write the fabrication files of ``design`` into ``out_dir`` and check each by reading it back.
+
+    Raises:
+        ExportError: existing files without ``force``, medium mismatch, a file that does not read back.
+        MaterialError, HeightError: unknown material, n_mat ≤ n_med, bad base or z-step.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ExportError(f"export target {str(out)!r} exists and is not a directory")
+    names = planned_files(design, options)
+    if not options.force:
+        clashes = [n for n in names if (out / n).exists()]
+        if clashes:
+            raise ExportError(f"{str(out / clashes[0])!r} already exists; use --force to overwrite or another --out")
+    if ("stl" in options.formats) and options.base_m <= 0:
+        raise ExportError(f"STL export needs a base slab thicker than 0 (got base = {options.base_m} m)")
+    table, warnings = export_level_table(design, options)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    try:
+        written, checks, extra = _write_all(design, table, options, staging)
+        sheet = build_fab_sheet(
+            table,
+            pitch_m=design.geometry.pitch_m,
+            neurons=design.geometry.neurons,
+            layers=design.geometry.layers,
+            spacing_m=design.geometry.spacing_m,
+            d_in_m=design.geometry.d_in_m,
+            d_out_m=design.geometry.d_out_m,
+            files=written,
+            checks=checks,
+            extra=extra,
+            root=staging,
+        )
+        write_fab_sheet(staging, sheet)
+        failed = [name for name, ok in checks.items() if ok is False]
+        if failed:
+            raise ExportError(f"exported files failed their read-back checks: {', '.join(failed)}")
+        out.mkdir(parents=True, exist_ok=True)
+        final = []
+        for name in names:
+            os.replace(staging / name, out / name)
+            final.append(out / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.info("exported %d files to %s", len(final), out)
+    return ExportResult(files=final, sheet=sheet, table=table, warnings=warnings)
+
+
+def _write_all(
+    design: Design, table: LevelTable, options: ExportOptions, folder: Path
+) -> tuple[list[Path], dict[str, bool | str], dict[str, Any]]:
+    """Write the requested files into ``folder``; read each back. Returns files, checks and sheet extras."""
+    g = design.geometry
+    idx = design.level_indices
+    heights = np.asarray(table.snapped_height_m)[idx]  # (L, N, N) above the base, metres
+    written: list[Path] = []
+    checks: dict[str, bool | str] = {}
+    extra: dict[str, Any] = {
+        "design": {
+            "method": design.method.get("name"),
+            "task": design.task.get("kind"),
+            "metrics_test": {k: v for k, v in design.metrics.get("test", {}).items() if isinstance(v, (int, float))},
+            "software_version": design.software_version,
+        },
+        "conventions": {
+            "stl": "binary STL in µm; z = build direction; base slab from z = 0 to base; pixel tops at base + h",
+            "xy": "x = column · pitch, y = (N − 1 − row) · pitch (image upright), origin at the mask's lower-left",
+        },
+    }
+    for fmt in ("gds", "oas"):
+        if fmt not in options.formats:
+            continue
+        path = folder / f"design.{fmt}"
+        stats = gds_io.write_gds(path, idx, g.pitch_m, np.asarray(table.snapped_height_m), fmt=fmt,
+                                 omit_level0=options.omit_level0)
+        back = gds_io.read_gds_levels(path, g.neurons, g.pitch_m, table.n)
+        checks[f"{fmt}: level map read back exactly"] = bool(np.array_equal(back, idx))
+        extra[fmt] = _jsonable(stats)
+        written.append(path)
+    if "stl" in options.formats:
+        for l in range(g.layers):
+            path = folder / f"mask_{l + 1}.stl"
+            stats = stl_io.write_stl(path, heights[l], g.pitch_m, options.base_m)
+            back = stl_io.read_stl_heights(path, g.neurons, g.pitch_m, options.base_m)
+            error = float(np.max(np.abs(back - heights[l])))
+            checks[f"stl mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
+            checks[f"stl mask {l + 1}: watertight volume"] = bool(stats.get("watertight", False))
+            extra.setdefault("stl", []).append(_jsonable(stats))
+            written.append(path)
+        if options.stack:
+            path = folder / "stack.stl"
+            stats = stl_io.write_stack_stl(path, list(heights), g.pitch_m, options.base_m, g.spacing_m)
+            checks["stl stack: watertight"] = bool(stats.get("watertight", False))
+            extra["stack"] = _jsonable(stats)
+            written.append(path)
+    if "png" in options.formats:
+        for l in range(g.layers):
+            path = folder / f"mask_{l + 1}_height.png"
+            total = heights[l] + options.base_m
+            meta = write_height_png(path, total, pitch_m=g.pitch_m)
+            back, _ = read_height_png(path)
+            error = float(np.max(np.abs(back - total)))
+            checks[f"png mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
+            extra.setdefault("png", []).append(_jsonable(meta))
+            written.append(path)
+    return written, checks, extra
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types for the fab sheet (numpy scalars/arrays, paths → str)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return value.name
+    return value

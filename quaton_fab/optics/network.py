@@ -1,0 +1,241 @@
+"""The diffractive network: geometry plus a stack of phase-only masks between free-space hops.
+
+Input plane → ``d_in`` → mask 1 → ``spacing`` → … → mask L → ``d_out`` → detector plane. All planes share
+one square grid of ``neurons × oversample`` simulation pixels of pitch ``pitch_m / oversample``; the grid is
+the aperture (opaque outside, see :mod:`quaton_fab.optics.propagation`). Mask transmission ``t = exp(+iφ)``
+(sign convention ``exp(i(kz − ωt))``), each neuron's phase repeated over its ``s×s`` pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from quaton_fab.optics.propagation import (
+    AngularSpectrum,
+    OpticsError,
+    complex_dtype_for,
+    get_angular_spectrum,
+)
+
+__all__ = ["Geometry", "GeometryError", "DiffractiveNetwork", "FreePhase", "upsample_neurons"]
+
+
+class GeometryError(OpticsError):
+    """An invalid network geometry (one line naming the bad value)."""
+
+
+def _positive_length(name: str, value: Any) -> None:
+    """Raise GeometryError unless ``value`` is a finite number > 0 (metres)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise GeometryError(f"{name} must be a finite length > 0 in metres, got {value!r}")
+
+
+def _distance(name: str, value: Any) -> None:
+    """Raise GeometryError unless ``value`` is a finite number >= 0 (metres; 0 means touching planes)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise GeometryError(f"{name} must be a finite distance >= 0 in metres, got {value!r}")
+
+
+def _count(name: str, value: Any) -> None:
+    """Raise GeometryError unless ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise GeometryError(f"{name} must be an int >= 1, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Physical layout of a diffractive network (SI units: metres).
+
+    Attributes:
+        wavelength_m: vacuum wavelength. neurons: mask pixels per side (N). pitch_m: mask pixel pitch.
+        layers: number of masks (L). d_in_m: input plane → mask 1. spacing_m: mask → mask.
+        d_out_m: mask L → detector. n_medium: index of the medium between planes. oversample: simulation
+        pixels per neuron per side (s). padding: ``"auto"`` or zero pixels per side (see ``propagate``).
+    """
+
+    wavelength_m: float
+    neurons: int
+    pitch_m: float
+    layers: int
+    d_in_m: float
+    spacing_m: float
+    d_out_m: float
+    n_medium: float = 1.0
+    oversample: int = 1
+    padding: str | int = "auto"
+
+    def __post_init__(self) -> None:
+        _positive_length("wavelength_m", self.wavelength_m)
+        _positive_length("pitch_m", self.pitch_m)
+        _count("neurons", self.neurons)
+        _count("layers", self.layers)
+        _count("oversample", self.oversample)
+        for name in ("d_in_m", "spacing_m", "d_out_m"):
+            _distance(name, getattr(self, name))
+        n = self.n_medium
+        if isinstance(n, bool) or not isinstance(n, numbers.Real) or not math.isfinite(n) or n <= 0:
+            raise GeometryError(f"n_medium must be a finite refractive index > 0, got {n!r}")
+        pad = self.padding
+        if pad != "auto" and (isinstance(pad, bool) or not isinstance(pad, numbers.Integral) or pad < 0):
+            raise GeometryError(f"padding must be 'auto' or an int >= 0 (pixels per side), got {pad!r}")
+        # normalise numpy scalars and ints-for-floats, so equality, hashing and JSON behave
+        for name in ("wavelength_m", "pitch_m", "d_in_m", "spacing_m", "d_out_m", "n_medium"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        for name in ("neurons", "layers", "oversample"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        if pad != "auto":
+            object.__setattr__(self, "padding", int(pad))
+
+    @property
+    def sim_pixels(self) -> int:
+        """Simulation pixels per side, ``neurons · oversample``."""
+        return self.neurons * self.oversample
+
+    @property
+    def sim_pitch_m(self) -> float:
+        """Simulation pixel pitch (m), ``pitch_m / oversample``."""
+        return self.pitch_m / self.oversample
+
+    def distances_m(self) -> tuple[float, ...]:
+        """The ``layers + 1`` free-space hops in order (m): d_in, spacing × (L − 1), d_out."""
+        return (self.d_in_m, *([self.spacing_m] * (self.layers - 1)), self.d_out_m)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; keys are the field names (lengths in metres, suffix ``_m``)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Geometry":
+        """Inverse of :meth:`to_dict`; unknown or missing keys raise GeometryError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise GeometryError(f"unknown geometry key(s) {unknown}; expected {sorted(names)}")
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+        missing = sorted(required - set(data))
+        if missing:
+            raise GeometryError(f"missing geometry key(s) {missing}")
+        return cls(**dict(data))
+
+
+def upsample_neurons(values: torch.Tensor, oversample: int) -> torch.Tensor:
+    """Repeat each entry of ``(..., N, N)`` over ``s×s`` pixels (nearest neighbour) → ``(..., N·s, N·s)``."""
+    if oversample == 1:
+        return values
+    *lead, rows, cols = values.shape
+    expanded = values[..., :, None, :, None].expand(*lead, rows, oversample, cols, oversample)
+    return expanded.reshape(*lead, rows * oversample, cols * oversample)
+
+
+class FreePhase(nn.Module):
+    """Unconstrained phase mask: one trainable phase (rad) per neuron, initialised uniform in [0, 2π).
+
+    Args:
+        neurons: N (the mask is N×N). generator: optional ``torch.Generator`` for a reproducible init.
+    """
+
+    def __init__(self, neurons: int, *, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        _count("neurons", neurons)
+        self.phase = nn.Parameter(2.0 * math.pi * torch.rand(neurons, neurons, generator=generator))
+
+    def forward(self) -> torch.Tensor:
+        """The phase, ``(N, N)`` float, radians."""
+        return self.phase
+
+
+class DiffractiveNetwork(nn.Module):
+    """Stacked phase masks with free-space propagation between them.
+
+    Args:
+        geometry: the layout. phase_modules: ``layers`` modules, each ``module()`` → ``(N, N)`` phase (rad);
+            default ``FreePhase`` modules. generator: seeds the default ``FreePhase`` initialisation.
+    """
+
+    def __init__(
+        self,
+        geometry: Geometry,
+        phase_modules: Sequence[nn.Module] | None = None,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(geometry, Geometry):
+            raise GeometryError(f"geometry must be a Geometry, got {type(geometry).__name__}")
+        self.geometry = geometry
+        if phase_modules is None:
+            phase_modules = [FreePhase(geometry.neurons, generator=generator) for _ in range(geometry.layers)]
+        if len(phase_modules) != geometry.layers:
+            raise GeometryError(f"got {len(phase_modules)} phase modules for {geometry.layers} layers")
+        self.phase_modules = nn.ModuleList(phase_modules)
+
+    def current_phases(self) -> torch.Tensor:
+        """The masks' phases, ``(L, N, N)`` radians (differentiable; detach before exporting)."""
+        n = self.geometry.neurons
+        phases = []
+        for index, module in enumerate(self.phase_modules):
+            phase = module()
+            if not isinstance(phase, torch.Tensor) or tuple(phase.shape) != (n, n) or phase.is_complex():
+                shape = tuple(phase.shape) if isinstance(phase, torch.Tensor) else type(phase).__name__
+                raise GeometryError(f"phase module {index} returned {shape}, expected a real ({n}, {n}) tensor")
+            phases.append(phase)
+        return torch.stack(phases)
+
+    def _checked_phases(self, phases: torch.Tensor) -> torch.Tensor:
+        """Return ``phases`` if it is a real ``(L, N, N)`` tensor, else raise GeometryError."""
+        g = self.geometry
+        expected = (g.layers, g.neurons, g.neurons)
+        if not isinstance(phases, torch.Tensor) or tuple(phases.shape) != expected or phases.is_complex():
+            shape = tuple(phases.shape) if isinstance(phases, torch.Tensor) else type(phases).__name__
+            raise GeometryError(f"phases have shape {shape}, expected a real tensor of shape {expected}")
+        return phases
+
+    def _spectrum(self, distance_m: float, field: torch.Tensor) -> AngularSpectrum:
+        """The (cached, shared) propagator for one hop of ``distance_m`` on this field's grid/dtype/device."""
+        g = self.geometry
+        return get_angular_spectrum(
+            (g.sim_pixels, g.sim_pixels),
+            float(g.sim_pitch_m),
+            float(g.wavelength_m),
+            float(distance_m),
+            float(g.n_medium),
+            g.padding,
+            field.dtype,
+            field.device,
+        )
+
+    def detector_field(self, field: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+        """Complex field on the detector plane, ``(..., N·s, N·s)``.
+
+        Args:
+            field: input-plane field ``(..., N·s, N·s)``, complex64 or complex128 (real is promoted).
+            phases: optional ``(L, N, N)`` radians replacing the phase modules (re-simulating exported masks).
+        """
+        g = self.geometry
+        grid = (g.sim_pixels, g.sim_pixels)
+        if not isinstance(field, torch.Tensor) or field.ndim < 2 or tuple(field.shape[-2:]) != grid:
+            shape = tuple(field.shape) if isinstance(field, torch.Tensor) else type(field).__name__
+            raise GeometryError(f"input field shape {shape} must end in ({g.sim_pixels}, {g.sim_pixels})")
+        field = field.to(complex_dtype_for(field.dtype))
+        phases = self.current_phases() if phases is None else self._checked_phases(phases)
+        real_dtype = torch.float64 if field.dtype == torch.complex128 else torch.float32
+        phases = phases.to(device=field.device, dtype=real_dtype)
+        transmissions = upsample_neurons(torch.polar(torch.ones_like(phases), phases), g.oversample)
+        distances = g.distances_m()
+        field = self._spectrum(distances[0], field)(field)
+        for layer in range(g.layers):
+            field = self._spectrum(distances[layer + 1], field)(field * transmissions[layer])
+        return field
+
+    def forward(self, field: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+        """Detector-plane intensity ``|U|²``, ``(..., N·s, N·s)`` real; arguments as :meth:`detector_field`."""
+        out = self.detector_field(field, phases)
+        return out.real.square() + out.imag.square()

@@ -1,0 +1,416 @@
+"""Band-limited angular-spectrum propagation as an exact linear convolution on a small padded grid.
+
+Model (``PROPAGATION_MODEL``). A field sampled on an ``H×W`` grid of pitch ``dx`` is propagated by ``z`` in a
+medium of index ``n`` (λm = λ0/n) with the transfer function ``exp(i·2π·z·sqrt(1/λm² − fx² − fy²))``,
+evaluated in float64 on the exact ``fftfreq`` grid of a *synthesis window* of ``L`` pixels per axis,
+evanescent components cut, band-limited after Matsushima & Shimobaba (Opt. Express 17, 19662, 2009, Eq. 13)
+for that window. Its inverse DFT is the impulse response. By stationary phase its light stays inside the cone
+``|x| ≤ |z|·tanθ`` reached by the band corner (``kernel_spread_px``); beyond, the band-limited kernel only
+carries ringing from the hard spectral edge of the grid (Nyquist) that decays like 1/distance. The kernel is
+kept at full weight on ``|m| ≤ spread + 48`` px, tapered to zero by a raised cosine over the next 16 px and
+dropped beyond; offsets beyond ``N − 1`` never matter, so once the cone (+48 px) covers the grid the kernel
+is used uncut. ``L`` depends on the geometry only, so the compact kernel, and the result, do not depend on
+the padding. Convolving on ``M ≥ N + K`` pixels (``K`` the kernel radius) is then an *exact* linear
+convolution: default and twice-padded results agree to rounding, and the grid is a hard aperture.
+
+Why not the plain method (H sampled on the padded grid): its kernel is periodic and the 1/distance ringing
+wraps around, so it is no linear convolution at any affordable padding. Measured on the standard D2NN
+(``benchmarks/bench_propagation.py``, white fields, 6 hops): at our 288² grid it differs from its own 2×
+padding by 4.5e-3, and it needs ~N per side (600², ~10× the cost) to come within 1.5e-3 of its limit.
+Cost of the window: smooth fields (Gaussian beams, Fresnel apertures) agree with that limit to < 1e-5
+(tests); white pixel-random fields differ from it by ~8e-3 per hop, 1.2e-2 after the 6 hops (the plain
+method at the same grid: 9.9e-3). Both s=1 models differ from a 3–5× oversampled flat-topped-pixel
+simulation by 35–60 % on such fields, ~100× more than from each other.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import numbers
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "PROPAGATION_MODEL",
+    "OpticsError",
+    "AngularSpectrum",
+    "auto_padding",
+    "complex_dtype_for",
+    "band_limit_frequency",
+    "get_angular_spectrum",
+    "kernel_radius_px",
+    "kernel_spread_px",
+    "next_fast_length",
+    "propagate",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Identifier of the propagation model above; record it with anything that must be re-simulated.
+PROPAGATION_MODEL = "bl-asm-cone-kernel/1"
+
+#: Pixels kept at full weight beyond the stationary-phase cone of the band-limited kernel.
+KERNEL_FLAT_MARGIN_PX = 48
+#: Pixels over which the kernel is then tapered to zero (raised cosine).
+KERNEL_TAPER_PX = 16
+#: The synthesis window is at least this many kernel widths (2K+1) wide (controls wrap-around in synthesis).
+SYNTHESIS_OVERSIZE = 2
+
+_SUPPORTED_COMPLEX = (torch.complex64, torch.complex128)
+_ANGULAR_SPECTRUM_CACHE_SIZE = 16
+
+
+class OpticsError(ValueError):
+    """Bad optical input (geometry, distance, field shape or dtype); the message names the bad value."""
+
+
+# ----------------------------------------------------------------------------------------------- validation
+def _check_positive_length(name: str, value: float) -> float:
+    """Return ``value`` as float if it is a finite number > 0 (metres), else raise OpticsError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise OpticsError(f"{name} must be a finite length > 0 in metres, got {value!r}")
+    return float(value)
+
+
+def _check_distance(value: float) -> float:
+    """Return the propagation distance (metres, any sign, finite) as float, else raise OpticsError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise OpticsError(f"distance must be a finite length in metres, got {value!r}")
+    return float(value)
+
+
+def _check_index(value: float) -> float:
+    """Return the refractive index of the medium as float if finite and > 0, else raise OpticsError."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise OpticsError(f"n_medium must be a finite refractive index > 0, got {value!r}")
+    return float(value)
+
+
+def _check_padding(value: str | int) -> str | int:
+    """Return ``"auto"`` or a non-negative int (pixels per side), else raise OpticsError."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise OpticsError(f"padding must be 'auto' or an int >= 0 (pixels per side), got {value!r}")
+    return int(value)
+
+
+def _check_pixels(name: str, value: int) -> int:
+    """Return a grid size (pixels) as int if it is an integer >= 1, else raise OpticsError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise OpticsError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
+    """The complex dtype a field of ``dtype`` is propagated in (complex128 for 64-bit input, else complex64)."""
+    if dtype in _SUPPORTED_COMPLEX:
+        return dtype
+    if dtype == torch.float64:
+        return torch.complex128
+    if dtype in (torch.float32, torch.float16, torch.bfloat16) or not (dtype.is_floating_point or dtype.is_complex):
+        return torch.complex64
+    raise OpticsError(f"field dtype must be complex64 or complex128 (or real), got {dtype}")
+
+
+# --------------------------------------------------------------------------------------------- geometry math
+def next_fast_length(n: int) -> int:
+    """Smallest 2,3,5-smooth integer >= ``n`` (an FFT-friendly length), for ``n >= 1``."""
+    candidate = _check_pixels("length", n)
+    while True:
+        rest = candidate
+        for prime in (2, 3, 5):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1:
+            return candidate
+        candidate += 1
+
+
+def band_limit_frequency(window_m: float, *, wavelength_m: float, distance_m: float) -> float:
+    """Matsushima–Shimobaba band limit (1/m) for a sampling window ``window_m`` wide (one axis).
+
+    ``f_limit = 1 / (λm·sqrt((2·Δf·z)² + 1))`` with ``Δf = 1/window_m``: beyond it the transfer function,
+    sampled at Δf, aliases; equivalently the kernel's stationary point would leave ``±window_m/2``.
+    ``wavelength_m`` is the wavelength in the medium. Returns ``1/λm`` for ``distance_m == 0``.
+    """
+    return 1.0 / (wavelength_m * math.hypot(2.0 * distance_m / window_m, 1.0))
+
+
+def kernel_spread_px(*, pitch_m: float, wavelength_m: float, distance_m: float, n_medium: float = 1.0) -> float:
+    """Lateral reach (pixels, one side, per axis) of the band-limited kernel's light cone.
+
+    By stationary phase the spatial frequency ``(fx, fy)`` lands at ``x = z·λm·fx / sqrt(1 − λm²(fx² + fy²))``.
+    Over the square band ``|fx|, |fy| ≤ 1/(2·pitch)`` the farthest point is the band corner, so the spread is
+    ``|z|·a / sqrt(1 − 2a²) / pitch`` with ``a = λm/(2·pitch)``. Returns ``inf`` when the corner is evanescent
+    (``2a² ≥ 1``): grazing waves then exist and reach arbitrarily far. Lengths in metres.
+    """
+    pitch_m = _check_positive_length("pitch", pitch_m)
+    wavelength_m = _check_positive_length("wavelength", wavelength_m)
+    distance_m = _check_distance(distance_m)
+    n_medium = _check_index(n_medium)
+    if distance_m == 0.0:
+        return 0.0
+    a = (wavelength_m / n_medium) / (2.0 * pitch_m)
+    if 2.0 * a * a >= 1.0:
+        return math.inf
+    return abs(distance_m) * a / math.sqrt(1.0 - 2.0 * a * a) / pitch_m
+
+
+def kernel_radius_px(
+    pixels: int, *, pitch_m: float, wavelength_m: float, distance_m: float, n_medium: float = 1.0
+) -> int:
+    """Radius K (pixels) of the compact kernel along an axis of ``pixels`` samples.
+
+    ``K = min(ceil(spread) + KERNEL_FLAT_MARGIN_PX + KERNEL_TAPER_PX, pixels − 1)``: kernel offsets beyond
+    ``pixels − 1`` never connect two points of the grid, so capping there loses nothing. 0 for ``z = 0``.
+    """
+    pixels = _check_pixels("pixels", pixels)
+    spread = kernel_spread_px(pitch_m=pitch_m, wavelength_m=wavelength_m, distance_m=distance_m, n_medium=n_medium)
+    if spread == 0.0:
+        return 0
+    if math.isinf(spread):
+        return pixels - 1
+    return min(math.ceil(spread) + KERNEL_FLAT_MARGIN_PX + KERNEL_TAPER_PX, pixels - 1)
+
+
+def auto_padding(
+    pixels: int, *, pitch_m: float, wavelength_m: float, distance_m: float, n_medium: float = 1.0
+) -> int:
+    """Default zero padding (pixels per side) that makes propagation along one axis a linear convolution.
+
+    Rule: a kernel of radius K (``kernel_radius_px``: the light cone ``|z|·tanθ_max/pitch`` with
+    ``sinθ_max = λm/(2·pitch)`` taken at the band corner, plus a 48-pixel flat margin and a 16-pixel taper,
+    capped at ``pixels − 1``) needs a period ``M ≥ pixels + K``, i.e. ``ceil(K/2)`` pixels per side. The cap
+    makes the largest padding the full linear-convolution one (total ``2·pixels − 1`` or more). The
+    propagator further rounds ``pixels + 2·padding`` up to a 2,3,5-smooth FFT length.
+    """
+    radius = kernel_radius_px(
+        pixels, pitch_m=pitch_m, wavelength_m=wavelength_m, distance_m=distance_m, n_medium=n_medium
+    )
+    return (radius + 1) // 2
+
+
+def _cone_window(radius: int, spread_px: float) -> np.ndarray:
+    """Weights (float64, shape ``(2·radius+1,)``) for kernel offsets ``−radius..radius``.
+
+    1 up to ``spread_px + KERNEL_FLAT_MARGIN_PX``, then a raised-cosine fall to 0 over ``KERNEL_TAPER_PX``.
+    """
+    offsets = np.abs(np.arange(-radius, radius + 1, dtype=np.float64))
+    if math.isinf(spread_px):
+        return np.ones_like(offsets)
+    t = np.clip((offsets - spread_px - KERNEL_FLAT_MARGIN_PX) / KERNEL_TAPER_PX, 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * t))
+
+
+def _band_limited_transfer(
+    shape: tuple[int, int], *, pitch_m: float, wavelength_medium_m: float, distance_m: float
+) -> np.ndarray:
+    """Band-limited angular-spectrum transfer function (complex128, ``shape``) on the ``fftfreq`` grid.
+
+    The phase ``2π·z·kz`` is formed in float64; evanescent waves and frequencies beyond the
+    Matsushima–Shimobaba limit of this window (``shape × pitch``) are set to 0.
+    """
+    rows, cols = shape
+    fy = np.fft.fftfreq(rows, d=pitch_m)[:, None]
+    fx = np.fft.fftfreq(cols, d=pitch_m)[None, :]
+    arg = 1.0 / wavelength_medium_m**2 - fx**2 - fy**2
+    limit_y = band_limit_frequency(rows * pitch_m, wavelength_m=wavelength_medium_m, distance_m=distance_m)
+    limit_x = band_limit_frequency(cols * pitch_m, wavelength_m=wavelength_medium_m, distance_m=distance_m)
+    keep = (arg > 0.0) & (np.abs(fy) <= limit_y) & (np.abs(fx) <= limit_x)
+    phase = (2.0 * np.pi * distance_m) * np.sqrt(np.where(keep, arg, 0.0))
+    return np.where(keep, np.exp(1j * phase), 0.0)
+
+
+def _compact_kernel(
+    radii: tuple[int, int], *, pitch_m: float, wavelength_medium_m: float, distance_m: float, spread_px: float
+) -> np.ndarray:
+    """The windowed band-limited impulse response, complex128 of shape ``(2Ky+1, 2Kx+1)``, centre at the middle.
+
+    Synthesised by an inverse FFT of the band-limited transfer function on a window of
+    ``next_fast_length(SYNTHESIS_OVERSIZE·(2K+1))`` pixels per axis (fixed by the geometry alone, so the
+    kernel, and hence the result, does not depend on the padding of the field).
+    """
+    synth = tuple(next_fast_length(SYNTHESIS_OVERSIZE * (2 * k + 1)) for k in radii)
+    transfer = _band_limited_transfer(
+        synth, pitch_m=pitch_m, wavelength_medium_m=wavelength_medium_m, distance_m=distance_m
+    )
+    impulse = np.fft.ifft2(transfer)
+    rows = np.arange(-radii[0], radii[0] + 1) % synth[0]
+    cols = np.arange(-radii[1], radii[1] + 1) % synth[1]
+    kernel = impulse[np.ix_(rows, cols)]
+    return kernel * _cone_window(radii[0], spread_px)[:, None] * _cone_window(radii[1], spread_px)[None, :]
+
+
+# ---------------------------------------------------------------------------------------------- propagator
+class AngularSpectrum:
+    """Propagator for one geometry: holds the padded transfer function ``transfer`` (dtype, device given).
+
+    Args:
+        shape: ``(H, W)`` grid size in pixels.
+        pitch_m: sampling pitch (m). wavelength_m: vacuum wavelength (m). distance_m: propagation distance
+            (m, negative propagates backwards). n_medium: refractive index of the medium.
+        padding: ``"auto"`` (``auto_padding`` per axis, padded size rounded up to a 2,3,5-smooth length) or an
+            int: exactly that many zero pixels per side (0 gives a circular, periodic-boundary convolution).
+        dtype: complex64 or complex128. device: where ``transfer`` lives.
+
+    Attributes: ``shape``, ``padded_shape`` ``(My, Mx)``, ``kernel_radius`` ``(Ky, Kx)`` (pixels),
+    ``transfer`` (``(My, Mx)`` tensor, or None when ``distance_m == 0``: the identity).
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        *,
+        pitch_m: float,
+        wavelength_m: float,
+        distance_m: float,
+        n_medium: float = 1.0,
+        padding: str | int = "auto",
+        dtype: torch.dtype = torch.complex64,
+        device: torch.device | str | None = None,
+    ) -> None:
+        if len(shape) != 2:
+            raise OpticsError(f"shape must be (H, W), got {tuple(shape)!r}")
+        self.shape = (_check_pixels("H", shape[0]), _check_pixels("W", shape[1]))
+        self.pitch_m = _check_positive_length("pitch", pitch_m)
+        self.wavelength_m = _check_positive_length("wavelength", wavelength_m)
+        self.distance_m = _check_distance(distance_m)
+        self.n_medium = _check_index(n_medium)
+        self.padding = _check_padding(padding)
+        if dtype not in _SUPPORTED_COMPLEX:
+            raise OpticsError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
+        self.dtype = dtype
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+
+        optics = dict(
+            pitch_m=self.pitch_m, wavelength_m=self.wavelength_m, distance_m=self.distance_m, n_medium=self.n_medium
+        )
+        self.spread_px = kernel_spread_px(**optics)
+        self.kernel_radius = tuple(kernel_radius_px(n, **optics) for n in self.shape)
+        if self.padding == "auto":
+            self.padded_shape = tuple(
+                next_fast_length(n + 2 * ((k + 1) // 2)) for n, k in zip(self.shape, self.kernel_radius)
+            )
+        else:
+            self.padded_shape = tuple(n + 2 * self.padding for n in self.shape)
+            if self.distance_m != 0.0 and any(2 * self.padding < k for k in self.kernel_radius):
+                logger.warning(
+                    "padding=%d per side is below half the kernel radius %s px: the convolution wraps around "
+                    "(periodic boundaries)",
+                    self.padding,
+                    self.kernel_radius,
+                )
+        self.transfer = None if self.distance_m == 0.0 else self._build_transfer()
+        logger.debug(
+            "AngularSpectrum %s -> padded %s, kernel radius %s px, spread %.1f px",
+            self.shape,
+            self.padded_shape,
+            self.kernel_radius,
+            self.spread_px,
+        )
+
+    def _build_transfer(self) -> torch.Tensor:
+        """The padded transfer function: DFT (size ``padded_shape``) of the compact kernel, folded if needed."""
+        kernel = _compact_kernel(
+            self.kernel_radius,  # type: ignore[arg-type]
+            pitch_m=self.pitch_m,
+            wavelength_medium_m=self.wavelength_m / self.n_medium,
+            distance_m=self.distance_m,
+            spread_px=self.spread_px,
+        )
+        rows_m, cols_m = self.padded_shape
+        ky, kx = self.kernel_radius
+        embedded = np.zeros((rows_m, cols_m), dtype=np.complex128)
+        rows = (np.arange(-ky, ky + 1) % rows_m)[:, None]
+        cols = (np.arange(-kx, kx + 1) % cols_m)[None, :]
+        np.add.at(embedded, (rows, cols), kernel)  # sums overlapping offsets when the padding is too small
+        transfer = np.fft.fft2(embedded)
+        return torch.from_numpy(transfer).to(dtype=self.dtype, device=self.device)
+
+    def __call__(self, field: torch.Tensor) -> torch.Tensor:
+        """Propagate ``field`` (complex, ``(..., H, W)``, this dtype and device); returns the same shape."""
+        if tuple(field.shape[-2:]) != self.shape:
+            raise OpticsError(f"field grid {tuple(field.shape[-2:])} does not match the propagator's {self.shape}")
+        if field.dtype != self.dtype:
+            raise OpticsError(f"field dtype {field.dtype} does not match the propagator's {self.dtype}")
+        if self.transfer is None:
+            return field
+        rows, cols = self.shape
+        # One multi-axis FFT of the zero-filled field: with torch 2.13 on CPU this is faster than transforming
+        # only the H nonzero rows first (separate per-axis calls force strided copies; measured 43 vs 58 ms per
+        # hop forward+backward at 32×200² → 256², one thread).
+        spectrum = torch.fft.fft2(field, s=self.padded_shape)
+        spectrum.mul_(self.transfer)  # in place: the FFT's backward does not need its output
+        return torch.fft.ifft2(spectrum)[..., :rows, :cols]
+
+
+@functools.lru_cache(maxsize=_ANGULAR_SPECTRUM_CACHE_SIZE)
+def get_angular_spectrum(
+    shape: tuple[int, int],
+    pitch_m: float,
+    wavelength_m: float,
+    distance_m: float,
+    n_medium: float,
+    padding: str | int,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> AngularSpectrum:
+    """Cached :class:`AngularSpectrum` (bounded LRU, keyed by every argument). Arguments as its constructor."""
+    return AngularSpectrum(
+        shape,
+        pitch_m=pitch_m,
+        wavelength_m=wavelength_m,
+        distance_m=distance_m,
+        n_medium=n_medium,
+        padding=padding,
+        dtype=dtype,
+        device=device,
+    )
+
+
+def propagate(
+    field: torch.Tensor,
+    *,
+    pitch: float,
+    wavelength: float,
+    distance: float,
+    n_medium: float = 1.0,
+    padding: str | int = "auto",
+) -> torch.Tensor:
+    """Propagate a sampled field by ``distance`` with the band-limited angular spectrum (linear convolution).
+
+    Args:
+        field: complex tensor ``(..., H, W)`` (any leading batch dims, CPU or CUDA). complex128 stays complex128;
+            complex64 stays complex64; real input is promoted (float64 → complex128, else complex64).
+        pitch: grid pitch (m). wavelength: vacuum wavelength (m). distance: propagation distance (m, may be
+            negative or 0; 0 returns the field). n_medium: refractive index of the medium (λm = λ0/n).
+        padding: ``"auto"`` (default, see ``auto_padding``: the light cone of the band-limited kernel plus a
+            64-pixel margin, at most a full linear-convolution padding, rounded to a 2,3,5-smooth FFT size) or
+            an int number of zero pixels per side.
+
+    Returns the field on the same grid, ``(..., H, W)``; differentiable with respect to ``field``. The grid is
+    a hard aperture: nothing outside it is propagated or returned. Model and accuracy: see the module
+    docstring. Sign convention ``exp(i(kz − ωt))``: the transfer function is ``exp(+i·kz·z)``.
+    """
+    if not isinstance(field, torch.Tensor):
+        raise OpticsError(f"field must be a torch.Tensor, got {type(field).__name__}")
+    if field.ndim < 2:
+        raise OpticsError(f"field must have shape (..., H, W), got {tuple(field.shape)}")
+    dtype = complex_dtype_for(field.dtype)
+    field = field.to(dtype)
+    spectrum = get_angular_spectrum(
+        (int(field.shape[-2]), int(field.shape[-1])),
+        _check_positive_length("pitch", pitch),
+        _check_positive_length("wavelength", wavelength),
+        _check_distance(distance),
+        _check_index(n_medium),
+        _check_padding(padding),
+        dtype,
+        field.device,
+    )
+    return spectrum(field)

@@ -1,0 +1,271 @@
+"""Training configuration and named presets.
+
+A :class:`TrainConfig` is a flat, JSON-serialisable description of one training run: the geometry (SI units),
+the level set, the QAT method, the task, the data and the optimiser. Presets are named starting points; any
+field can be overridden (the CLI maps its flags onto fields).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS"]
+
+TASKS = ("classify", "qpi")
+
+
+class ConfigError(ValueError):
+    """An invalid training configuration (one line naming the bad value)."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. Lengths in metres, phases in radians.
+
+    Geometry: ``layers`` masks of ``neurons``×``neurons`` with pitch ``pitch_m``; input plane → ``d_in_m`` →
+    mask 1 → ``spacing_m`` → … → mask L → ``d_out_m`` → detector. ``d_in_m``/``d_out_m`` default to ``spacing_m``.
+    """
+
+    # task and data
+    task: str = "classify"
+    dataset: str = "mnist"
+    train_samples: int | None = None
+    val_samples: int | None = None
+    test_samples: int | None = None
+    # geometry
+    layers: int = 5
+    neurons: int = 64
+    pitch_m: float = 1e-6
+    wavelength_m: float = 780e-9
+    spacing_m: float = 30.2e-6
+    d_in_m: float | None = None
+    d_out_m: float | None = None
+    n_medium: float = 1.0
+    oversample: int = 1
+    padding: str | int = "auto"
+    # input encoding
+    object_fraction: float = 0.6
+    encoding_mode: str = "phase"
+    phase_scale_rad: float = math.pi
+    # level set and QAT method
+    method: str = "psq-lt"
+    levels: int = 4
+    level_range_rad: tuple[float, float] | None = None
+    level_phases_rad: tuple[float, ...] | None = None
+    quantizer: dict[str, Any] = field(default_factory=dict)
+    # fabrication-aware level set (snap heights to the printer's z-step and train on the snapped phases)
+    material: str | None = None
+    medium: str | None = None
+    z_step_m: float | None = None
+    # task settings
+    detector_fraction: float = 0.1
+    loss: str | None = None
+    temperature: float = 10.0
+    qpi_crop: int | None = None
+    qpi_phase_max_rad: float = math.pi
+    # optimisation
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 0.05
+    seed: int = 0
+    eval_batch_size: int = 256
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ------------------------------------------------------------------
+    @property
+    def d_in(self) -> float:
+        """Input-plane → first-mask distance (m)."""
+        return self.spacing_m if self.d_in_m is None else self.d_in_m
+
+    @property
+    def d_out(self) -> float:
+        """Last-mask → detector distance (m)."""
+        return self.spacing_m if self.d_out_m is None else self.d_out_m
+
+    @property
+    def object_neurons(self) -> int:
+        """Side of the input object in neurons."""
+        return max(1, min(self.neurons, int(round(self.object_fraction * self.neurons))))
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first invalid value."""
+        if self.task not in TASKS:
+            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        for name in ("layers", "neurons", "oversample", "levels", "epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.levels < 2:
+            raise ConfigError(f"levels must be at least 2, got {self.levels}")
+        for name in ("pitch_m", "wavelength_m", "spacing_m", "lr", "n_medium", "temperature", "phase_scale_rad"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("d_in_m", "d_out_m"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be a finite length ≥ 0, got {value!r}")
+        if self.n_medium < 1.0:
+            raise ConfigError(f"n_medium must be ≥ 1, got {self.n_medium}")
+        if not 0 < self.object_fraction <= 1:
+            raise ConfigError(f"object_fraction must be in (0, 1], got {self.object_fraction}")
+        if not 0 < self.detector_fraction < 0.3:
+            raise ConfigError(f"detector_fraction must be in (0, 0.3), got {self.detector_fraction}")
+        for name in ("train_samples", "val_samples", "test_samples"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        if self.z_step_m is not None and not (math.isfinite(self.z_step_m) and self.z_step_m > 0):
+            raise ConfigError(f"z_step must be a positive length, got {self.z_step_m!r}")
+        if self.z_step_m is not None and self.material is None:
+            raise ConfigError("z_step needs a material (--material) to convert heights to phases")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-serialisable dictionary of every field."""
+        out = dataclasses.asdict(self)
+        for key in ("level_range_rad", "level_phases_rad"):
+            if out[key] is not None:
+                out[key] = list(out[key])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown training setting(s): {', '.join(unknown)}")
+        values = dict(data)
+        for key in ("level_range_rad", "level_phases_rad"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "TrainConfig":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+
+# Named presets. Each is a dict of TrainConfig fields.
+PRESETS: dict[str, dict[str, Any]] = {
+    # Real MNIST, 4 levels, PSQ-LT; sized to finish in about 3 minutes on 2 CPU cores.
+    # Geometry: λ = 780 nm, 1 µm pitch, 64×64 neurons, 30.2 µm hops (one hop spreads light over ~20 % of the
+    # aperture), digit 0.6·N wide, 3-4-3 detector squares 0.1·N wide.
+    "quickstart": dict(
+        task="classify",
+        dataset="mnist",
+        train_samples=20000,
+        val_samples=2000,
+        test_samples=10000,
+        layers=5,
+        neurons=64,
+        pitch_m=1e-6,
+        wavelength_m=780e-9,
+        spacing_m=30.2e-6,
+        method="psq-lt",
+        levels=4,
+        epochs=3,
+        batch_size=64,
+        lr=0.05,
+    ),
+    # The lab's D2NN geometry (research notes, paper_spec §3): λ = 632.8 nm, λ/2 neurons, 8 masks of 128×128,
+    # 3.373 µm spacing and d_in, 5.904 µm d_out, object 32×32, all-optical QPI of MNIST phase in [0, π],
+    # Adam lr 0.01, batch 32, 50 epochs. Slow on a CPU: meant for a GPU.
+    "paper": dict(
+        task="qpi",
+        dataset="mnist",
+        layers=8,
+        neurons=128,
+        pitch_m=316.4e-9,
+        wavelength_m=632.8e-9,
+        spacing_m=3.373e-6,
+        d_in_m=3.373e-6,
+        d_out_m=5.904e-6,
+        object_fraction=0.25,
+        method="psq-lt",
+        levels=4,
+        epochs=50,
+        batch_size=32,
+        lr=0.01,
+        seed=10,
+    ),
+    # The same lab geometry for classification of MNIST phase objects (3-4-3 detectors).
+    "paper-classify": dict(
+        task="classify",
+        dataset="mnist",
+        layers=8,
+        neurons=128,
+        pitch_m=316.4e-9,
+        wavelength_m=632.8e-9,
+        spacing_m=3.373e-6,
+        d_in_m=3.373e-6,
+        d_out_m=5.904e-6,
+        object_fraction=0.25,
+        method="psq-lt",
+        levels=4,
+        epochs=50,
+        batch_size=32,
+        lr=0.01,
+        seed=10,
+    ),
+    # Quick all-optical QPI on synthetic red blood cells (Evans–Fung discocytes), 8 levels.
+    "qpi-quickstart": dict(
+        task="qpi",
+        dataset="rbc",
+        train_samples=3000,
+        val_samples=300,
+        test_samples=500,
+        layers=4,
+        neurons=48,
+        pitch_m=1e-6,
+        wavelength_m=632.8e-9,
+        spacing_m=20e-6,
+        object_fraction=0.5,
+        method="psq-lt",
+        levels=8,
+        epochs=4,
+        batch_size=32,
+        lr=0.05,
+    ),
+    # Seconds-long smoke run on generated data (used by tests and demos without any data package).
+    "tiny": dict(
+        task="classify",
+        dataset="synthetic",
+        train_samples=256,
+        val_samples=64,
+        test_samples=64,
+        layers=2,
+        neurons=24,
+        pitch_m=1e-6,
+        wavelength_m=780e-9,
+        spacing_m=12e-6,
+        object_fraction=0.6,
+        method="psq-lt",
+        levels=4,
+        epochs=2,
+        batch_size=32,
+        lr=0.05,
+        detector_fraction=0.15,
+    ),
+}
+
+
+def preset(name: str, **overrides: Any) -> TrainConfig:
+    """Build a TrainConfig from a named preset with some fields overridden."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    values = dict(PRESETS[name])
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return TrainConfig(**values)
+    except TypeError as exc:
+        raise ConfigError(str(exc)) from None

@@ -1,0 +1,80 @@
+"""Write a design's figures and ``metrics.json`` (used after training and by ``quaton-fab inspect``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from quaton_fab.data import Encoding
+from quaton_fab.design import Design
+from quaton_fab.fileio import atomic_write_bytes
+from quaton_fab.optics.network import DiffractiveNetwork
+from quaton_fab.training import figures
+from quaton_fab.training.evaluate import load_design_split
+
+__all__ = ["write_metrics", "write_figures", "example_outputs"]
+
+
+def write_metrics(design: Design, out_dir: str | Path) -> Path:
+    """``metrics.json``: the design's metrics plus the per-epoch history when it has one."""
+    payload: dict[str, Any] = {"metrics": design.metrics, "history": design.training.get("history", [])}
+    return atomic_write_bytes(Path(out_dir) / "metrics.json", json.dumps(payload, indent=2).encode("utf-8"))
+
+
+@torch.no_grad()
+def example_outputs(design: Design, count: int = 4) -> dict[str, np.ndarray]:
+    """Simulate the first ``count`` test samples: input phase, detector intensity per neuron, labels.
+
+    Returns arrays ``input_phase`` (K, N, N) rad, ``intensity`` (K, N, N) (summed over each neuron's s×s
+    pixels) and ``labels`` (K,).
+    """
+    images, labels = load_design_split(design, "test", samples=None)
+    images, labels = images[:count], labels[:count]
+    g = design.geometry
+    encoding = Encoding.from_dict(design.encoding)
+    network = DiffractiveNetwork(g)
+    phases = torch.as_tensor(design.phases_rad(), dtype=torch.float32)
+    intensity = network(encoding.field(images, g.neurons, g.oversample), phases=phases)
+    s = g.oversample
+    per_neuron = intensity.reshape(-1, g.neurons, s, g.neurons, s).sum(dim=(2, 4))
+    return {
+        "input_phase": encoding.phase_map(images, g.neurons).numpy(),
+        "intensity": per_neuron.numpy(),
+        "labels": labels.numpy(),
+    }
+
+
+def write_figures(design: Design, out_dir: str | Path, *, examples: int = 4) -> list[Path]:
+    """Write masks.png, training.png (if a history exists), confusion.png (classification) and examples.png."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [figures.plot_masks(design, out / "masks.png")]
+    history = design.training.get("history") or []
+    primary = design.metrics.get("primary", "accuracy")
+    if history:
+        written.append(figures.plot_history(history, primary, out / "training.png"))
+    confusion = design.metrics.get("test", {}).get("confusion")
+    if confusion:
+        written.append(figures.plot_confusion(confusion, out / "confusion.png"))
+    if design.dataset.get("spec"):
+        ex = example_outputs(design, examples)
+        task = design.task
+        if task.get("kind") == "classify":
+            regions = task.get("regions")
+            sums = np.stack(
+                [ex["intensity"][:, r0:r1, c0:c1].sum(axis=(1, 2)) for r0, c0, r1, c1 in regions], axis=1
+            )
+            written.append(figures.plot_examples(
+                ex["input_phase"], ex["intensity"], out / "examples.png",
+                regions=regions, labels=ex["labels"], predictions=sums.argmax(axis=1),
+            ))
+        else:
+            phase_max = float(task.get("phase_max_rad", np.pi))
+            target = np.clip(ex["input_phase"] / phase_max, 0.0, 1.0)
+            written.append(figures.plot_examples(ex["input_phase"], ex["intensity"], out / "examples.png",
+                                                 target=target))
+    return written

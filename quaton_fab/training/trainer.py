@@ -1,0 +1,468 @@
+"""The trainer: Adam over the masks' latent parameters with quantization-aware training.
+
+One epoch = the quantizers' schedules are advanced (``start_epoch``), the shuffled training split is run in
+mini-batches (task loss + quantizer regularisers), then the validation split is evaluated with the
+*hard-quantized* masks, i.e. exactly what will be printed. The best-validation state is kept; at the end it is
+restored, tested on the held-out test split and returned as a :class:`~quaton_fab.design.Design`.
+
+Reproducibility and resume: every random draw comes from generators seeded by ``config.seed`` (mask
+initialisation, the per-epoch shuffle, the Gumbel noise through torch's global generator). A checkpoint
+(``checkpoint.pt`` in the run directory, tensors and plain containers only, loaded with ``weights_only=True``)
+is written after every epoch and when a stop is requested (Ctrl-C in the CLI). It stores the position inside
+the epoch, the optimizer state and the random state as of the start of the next step, so a resumed run ends in
+exactly the same state as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from quaton_fab import __version__
+from quaton_fab.data import DatasetSplits, Encoding, load_dataset
+from quaton_fab.design import Design
+from quaton_fab.fileio import atomic_path
+from quaton_fab.optics.network import DiffractiveNetwork, Geometry
+from quaton_fab.quant import LevelSet, make_quantizer
+from quaton_fab.tasks import ClassificationTask, QPITask
+from quaton_fab.training.config import ConfigError, TrainConfig
+from quaton_fab.training.evaluate import evaluate_network, resolve_device
+
+__all__ = ["Trainer", "TrainingInterrupted", "Callbacks", "build_level_set", "CHECKPOINT_NAME", "CheckpointError"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_FORMAT = "quaton-fab/checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by :meth:`Trainer.fit` after a requested stop; the checkpoint has been saved."""
+
+    def __init__(self, checkpoint: Path, epoch: int, step: int):
+        super().__init__(f"training stopped at epoch {epoch + 1}, step {step}; checkpoint saved to {checkpoint}")
+        self.checkpoint, self.epoch, self.step = checkpoint, epoch, step
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupted or from another version."""
+
+
+class Callbacks(Protocol):
+    """Progress hooks the trainer calls (the CLI renders them with rich). All are optional no-ops by default."""
+
+    def on_epoch_start(self, epoch: int, epochs: int, steps: int, first_step: int) -> None: ...
+    def on_step(self, epoch: int, step: int, loss: float, status: dict[str, float]) -> None: ...
+    def on_eval(self, name: str, done: int, total: int) -> None: ...
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> None: ...
+
+
+class _Silent:
+    def on_epoch_start(self, epoch: int, epochs: int, steps: int, first_step: int) -> None:
+        pass
+
+    def on_step(self, epoch: int, step: int, loss: float, status: dict[str, float]) -> None:
+        pass
+
+    def on_eval(self, name: str, done: int, total: int) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> None:
+        pass
+
+
+def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | None]:
+    """The level set the run trains on, and the fabrication assumptions it came from (if any).
+
+    Default: ``levels`` phases uniform on the circle. ``level_range_rad`` gives the range form (both ends
+    included), ``level_phases_rad`` an explicit list. With ``material`` (and optionally ``z_step_m``), the
+    phases are replaced by those of the printable heights, so the design and the print agree by construction.
+    """
+    if config.level_phases_rad is not None:
+        levels = LevelSet.explicit(list(config.level_phases_rad))
+    elif config.level_range_rad is not None:
+        lo, hi = config.level_range_rad
+        levels = LevelSet.range(config.levels, lo, hi)
+    else:
+        levels = LevelSet.uniform(config.levels)
+    if config.material is None:
+        return levels, None
+    from quaton_fab.fab.heights import level_table, printable_phases
+    from quaton_fab.fab.materials import get_material, parse_medium
+
+    material = get_material(config.material)
+    n_medium = config.n_medium  # the medium light propagates in is the one around the masks
+    medium_name = parse_medium(config.medium, config.wavelength_m)[0] if config.medium else f"n={n_medium:g}"
+    phases = np.asarray(levels.phases, dtype=np.float64)
+    if config.z_step_m is not None:
+        phases = np.asarray(
+            printable_phases(phases, material, config.wavelength_m, n_medium, config.z_step_m), dtype=np.float64
+        )
+        levels = LevelSet.explicit(phases.tolist())
+    table = level_table(levels.phases, material, config.wavelength_m, n_medium, 0.0, config.z_step_m)
+    fabrication = {
+        "material": material.name,
+        "n_material": float(material.index(config.wavelength_m)),
+        "medium": medium_name,
+        "n_medium": float(n_medium),
+        "z_step_m": config.z_step_m,
+        "level_heights_m": [float(h) for h in table.snapped_height_m],
+        "note": "level phases are those of the printable (snapped) heights" if config.z_step_m else
+        "level phases are the nominal ones; heights follow from the material",
+    }
+    return levels, fabrication
+
+
+@dataclass
+class _Parts:
+    network: DiffractiveNetwork
+    task: torch.nn.Module
+    encoding: Encoding
+    levels: LevelSet
+    fabrication: dict[str, Any] | None
+    data: DatasetSplits
+    device: torch.device
+
+
+@dataclass
+class TrainResult:
+    """What :meth:`Trainer.fit` returns."""
+
+    design: Design
+    history: list[dict[str, Any]] = field(default_factory=list)
+    out_dir: Path | None = None
+
+
+class Trainer:
+    """Train one design. ``fit()`` returns a :class:`TrainResult`; ``request_stop()`` asks for a clean stop.
+
+    Args:
+        config: the run's configuration.
+        out_dir: run directory (checkpoint, design files, metrics, figures).
+        callbacks: progress hooks (see :class:`Callbacks`).
+        data: optional pre-loaded splits (tests); default: ``load_dataset(config.dataset, …)``.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out_dir: str | Path,
+        *,
+        callbacks: Callbacks | None = None,
+        data: DatasetSplits | None = None,
+    ):
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.callbacks = callbacks or _Silent()
+        self._data = data
+        self._stop_requested = False
+        self.parts: _Parts | None = None
+
+    # ------------------------------------------------------------------ control
+    def request_stop(self) -> None:
+        """Ask the loop to stop after the current step and save a checkpoint (safe from a signal handler)."""
+        self._stop_requested = True
+
+    @property
+    def checkpoint_path(self) -> Path:
+        """Where the checkpoint lives."""
+        return self.out_dir / CHECKPOINT_NAME
+
+    # ------------------------------------------------------------------ build
+    def build(self) -> _Parts:
+        """Load the data and build network, quantizers, task and encoding (seeded)."""
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        device = resolve_device(cfg.device)
+        data = self._data or load_dataset(
+            cfg.dataset,
+            train_samples=cfg.train_samples,
+            val_samples=cfg.val_samples,
+            test_samples=cfg.test_samples,
+            seed=cfg.seed,
+        )
+        if cfg.task == "qpi" and data.kind != "phase" and cfg.encoding_mode != "phase":
+            raise ConfigError("the qpi task needs phase encoding (encoding_mode='phase')")
+        levels, fabrication = build_level_set(cfg)
+        geometry = Geometry(
+            wavelength_m=cfg.wavelength_m,
+            neurons=cfg.neurons,
+            pitch_m=cfg.pitch_m,
+            layers=cfg.layers,
+            d_in_m=cfg.d_in,
+            spacing_m=cfg.spacing_m,
+            d_out_m=cfg.d_out,
+            n_medium=cfg.n_medium,
+            oversample=cfg.oversample,
+            padding=cfg.padding,
+        )
+        generator = torch.Generator().manual_seed(cfg.seed)
+        quantizers = [
+            make_quantizer(cfg.method, levels, (cfg.neurons, cfg.neurons), generator=generator, **cfg.quantizer)
+            for _ in range(cfg.layers)
+        ]
+        network = DiffractiveNetwork(geometry, quantizers).to(device)
+        encoding = Encoding(
+            object_neurons=cfg.object_neurons,
+            mode=cfg.encoding_mode,
+            phase_scale_rad=cfg.phase_scale_rad,
+            input_is_phase=data.kind == "phase",
+        )
+        if cfg.task == "classify":
+            task: torch.nn.Module = ClassificationTask(
+                cfg.neurons,
+                cfg.oversample,
+                num_classes=data.num_classes,
+                detector_size=max(1, int(round(cfg.detector_fraction * cfg.neurons))),
+                loss=cfg.loss or "ce",
+                temperature=cfg.temperature,
+            )
+        else:
+            task = QPITask(
+                cfg.neurons,
+                cfg.oversample,
+                crop=cfg.qpi_crop or cfg.object_neurons,
+                phase_max_rad=cfg.qpi_phase_max_rad,
+                loss=cfg.loss or "berhu",
+            )
+        task = task.to(device)
+        self.parts = _Parts(network, task, encoding, levels, fabrication, data, device)
+        return self.parts
+
+    def _optimizer(self, parts: _Parts) -> torch.optim.Optimizer:
+        params = list(parts.network.parameters()) + list(parts.task.parameters())
+        return torch.optim.Adam(params, lr=self.config.lr)
+
+    # ------------------------------------------------------------------ checkpoint
+    def _save_checkpoint(self, state: dict[str, Any]) -> None:
+        payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "software": __version__, **state}
+        with atomic_path(self.checkpoint_path) as tmp:
+            torch.save(payload, tmp)
+
+    def load_checkpoint(self) -> dict[str, Any]:
+        """Read the run directory's checkpoint (tensors and containers only; no code is executed)."""
+        path = self.checkpoint_path
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint to resume in {str(self.out_dir)!r} (expected {CHECKPOINT_NAME})")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - torch raises many types for a corrupted file
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({type(exc).__name__})") from None
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{str(path)!r} is not a quaton-fab checkpoint")
+        if state.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(f"{str(path)!r} has checkpoint version {state.get('version')!r}")
+        return state
+
+    @staticmethod
+    def config_from_checkpoint(out_dir: str | Path) -> TrainConfig:
+        """The configuration stored in a run directory's checkpoint (for ``--resume``)."""
+        return TrainConfig.from_dict(Trainer(TrainConfig(), out_dir).load_checkpoint()["config"])
+
+    # ------------------------------------------------------------------ loop
+    def fit(self, *, resume: bool = False) -> TrainResult:
+        """Train (or resume) and return the best-validation design, tested on the test split and saved."""
+        cfg = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        parts = self.parts or self.build()
+        network, task, encoding, data = parts.network, parts.task, parts.encoding, parts.data
+        optimizer = self._optimizer(parts)
+        torch.manual_seed(cfg.seed)
+
+        start_epoch, start_step = 0, 0
+        history: list[dict[str, Any]] = []
+        best: dict[str, Any] | None = None
+        elapsed_before = 0.0
+        if resume:
+            state = self.load_checkpoint()
+            if state["config"] != cfg.to_dict():
+                raise CheckpointError("the checkpoint was written with another configuration; resume with the same one")
+            if state.get("complete"):
+                raise CheckpointError(f"the run in {str(self.out_dir)!r} is already complete; nothing to resume")
+            network.load_state_dict(state["network"])
+            task.load_state_dict(state["task"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            start_epoch, start_step = int(state["epoch"]), int(state["step"])
+            history = list(state["history"])
+            best = state["best"]
+            elapsed_before = float(state.get("elapsed_s", 0.0))
+            log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step)
+
+        primary = task.primary_metric
+        train = data.train
+        n_train = int(train.images.shape[0])
+        steps = math.ceil(n_train / cfg.batch_size)
+        t0 = time.perf_counter()
+        self._stop_requested = False
+
+        for epoch in range(start_epoch, cfg.epochs):
+            for q in network.phase_modules:
+                q.start_epoch(epoch, cfg.epochs)
+            network.train()
+            task.train()
+            order = torch.randperm(n_train, generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
+            first = start_step if epoch == start_epoch else 0
+            self.callbacks.on_epoch_start(epoch, cfg.epochs, steps, first)
+            running, count = 0.0, 0
+            for step in range(first, steps):
+                rng = torch.get_rng_state()
+                if self._stop_requested:
+                    self._checkpoint(network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0)
+                    raise TrainingInterrupted(self.checkpoint_path, epoch, step)
+                idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                images = train.images[idx].to(parts.device)
+                labels = train.labels[idx].to(parts.device)
+                field_in = encoding.field(images, cfg.neurons, cfg.oversample)
+                input_phase = encoding.phase_map(images, cfg.neurons)
+                intensity = network(field_in)
+                loss = task.loss(intensity, labels, input_phase)
+                for q in network.phase_modules:
+                    loss = loss + q.regularizer()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; lower --lr")
+                running += value
+                count += 1
+                self.callbacks.on_step(epoch, step, value, _status(network))
+
+            val = evaluate_network(
+                network, task, encoding, data.val.images, data.val.labels,
+                batch_size=cfg.eval_batch_size,
+                progress=lambda d, t: self.callbacks.on_eval("validation", d, t),
+            )
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": running / max(count, 1),
+                "val": _scalar_metrics(val),
+                "quantizer": _status(network),
+                "time_s": elapsed_before + time.perf_counter() - t0,
+            }
+            history.append(record)
+            if best is None or val[primary] > best["metric"]:
+                best = {
+                    "metric": float(val[primary]),
+                    "epoch": epoch + 1,
+                    "network": copy.deepcopy(network.state_dict()),
+                    "task": copy.deepcopy(task.state_dict()),
+                    "val": _scalar_metrics(val),
+                }
+            self.callbacks.on_epoch_end(epoch, record)
+            self._checkpoint(
+                network, task, optimizer, torch.get_rng_state(), epoch + 1, 0, history, best, elapsed_before, t0
+            )
+
+        train_time = elapsed_before + time.perf_counter() - t0
+        assert best is not None
+        network.load_state_dict(best["network"])
+        task.load_state_dict(best["task"])
+        design = self._make_design(parts, history, best, train_time)
+        self._checkpoint(
+            network, task, optimizer, torch.get_rng_state(), cfg.epochs, 0, history, best, elapsed_before, t0,
+            complete=True,
+        )
+        return TrainResult(design=design, history=history, out_dir=self.out_dir)
+
+    def _checkpoint(self, network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0, complete=False):
+        self._save_checkpoint(
+            {
+                "config": self.config.to_dict(),
+                "epoch": epoch,
+                "step": step,
+                "network": network.state_dict(),
+                "task": task.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng": rng,
+                "history": history,
+                "best": best,
+                "elapsed_s": elapsed_before + time.perf_counter() - t0,
+                "complete": complete,
+            }
+        )
+
+    # ------------------------------------------------------------------ artefact
+    def _make_design(self, parts: _Parts, history, best, train_time: float) -> Design:
+        """Test the best state on the held-out split and package it as a Design."""
+        cfg = self.config
+        network, task, data = parts.network, parts.task, parts.data
+        network.eval()
+        indices = torch.stack([q.level_indices() for q in network.phase_modules]).cpu().numpy()
+        exported = torch.as_tensor(
+            np.asarray(parts.levels.phases, dtype=np.float64)[indices], dtype=torch.float32, device=parts.device
+        )
+        test = evaluate_network(
+            network, task, parts.encoding, data.test.images, data.test.labels,
+            batch_size=cfg.eval_batch_size, phases=exported,
+            progress=lambda d, t: self.callbacks.on_eval("test", d, t),
+        )
+        metrics: dict[str, Any] = {
+            "primary": task.primary_metric,
+            "test": test,
+            "best_epoch": best["epoch"],
+            "val_best": best["val"],
+            "train_time_s": round(train_time, 2),
+            "evaluated_with": "exported level phases (hard quantization)",
+        }
+        fp_phases = None
+        if cfg.method == "fp":
+            # FP is the unconstrained upper bound; its exported masks are its post-quantization (PQ).
+            unquantized = evaluate_network(
+                network, task, parts.encoding, data.test.images, data.test.labels, batch_size=cfg.eval_batch_size
+            )
+            metrics["test_unquantized"] = unquantized
+            fp_phases = network.current_phases().detach().cpu().numpy().astype(np.float64)
+        dataset = {
+            "spec": cfg.dataset,
+            "train_samples": cfg.train_samples,
+            "val_samples": cfg.val_samples,
+            "test_samples": cfg.test_samples,
+            "seed": cfg.seed,
+            **data.info,
+        }
+        design = Design(
+            geometry=network.geometry,
+            levels=parts.levels,
+            level_indices=indices,
+            encoding=parts.encoding.to_dict(),
+            task=task.to_dict(),
+            method={"name": cfg.method, "per_mask": [q.settings() for q in network.phase_modules]},
+            dataset=dataset,
+            training={**cfg.to_dict(), "history": history, "torch": torch.__version__},
+            metrics=metrics,
+            seed=cfg.seed,
+            fabrication=parts.fabrication,
+            fp_phases_rad=fp_phases,
+        )
+        return design
+
+
+def _epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the shuffle of one epoch (independent of resume position)."""
+    return (seed * 1_000_003 + epoch * 7919 + 17) % (2**63 - 1)
+
+
+def _status(network: DiffractiveNetwork) -> dict[str, float]:
+    """Mean of each quantizer status value over the masks (slope, temperature, …) for display."""
+    merged: dict[str, list[float]] = {}
+    for q in network.phase_modules:
+        for key, value in q.status().items():
+            merged.setdefault(key, []).append(float(value))
+    return {key: float(np.mean(values)) for key, values in merged.items()}
+
+
+def _scalar_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Only the scalar entries (drop confusion matrices) for histories."""
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}

@@ -1,0 +1,175 @@
+"""Trainer: every method trains through one interface, designs reproduce their metric, resume is exact."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from quaton_fab.design import Design, DesignError
+from quaton_fab.training import (
+    CheckpointError,
+    ConfigError,
+    Trainer,
+    TrainingInterrupted,
+    preset,
+    simulate_design,
+)
+
+
+def tiny(**overrides):
+    values = dict(train_samples=128, val_samples=32, test_samples=48, epochs=2, neurons=20, layers=2,
+                  spacing_m=10e-6, batch_size=32, threads=None)
+    values.update(overrides)
+    return preset("tiny", **values)
+
+
+class StopAfter:
+    """Callbacks that request a stop after a given number of optimisation steps."""
+
+    def __init__(self, trainer: Trainer, steps: int):
+        self.trainer, self.left = trainer, steps
+
+    def on_epoch_start(self, *args):
+        pass
+
+    def on_step(self, *args):
+        self.left -= 1
+        if self.left == 0:
+            self.trainer.request_stop()
+
+    def on_eval(self, *args):
+        pass
+
+    def on_epoch_end(self, *args):
+        pass
+
+
+def test_tiny_run_gives_a_consistent_design(tmp_path):
+    result = Trainer(tiny(), tmp_path / "run").fit()
+    design = result.design
+    assert design.level_indices.shape == (2, 20, 20)
+    assert design.level_indices.min() >= 0 and design.level_indices.max() < 4
+    test = design.metrics["test"]
+    assert 0.0 <= test["accuracy"] <= 1.0 and test["samples"] == 48
+    assert len(result.history) == 2 and all("accuracy" in h["val"] for h in result.history)
+    # Saved and reloaded, the design re-simulates to exactly its reported metric (self-sufficient files).
+    design.save(tmp_path / "design")
+    loaded = Design.load(tmp_path / "design")
+    np.testing.assert_array_equal(loaded.level_indices, design.level_indices)
+    again = simulate_design(loaded, device="cpu")
+    assert again["accuracy"] == pytest.approx(test["accuracy"], abs=1e-12)
+    assert again["confusion"] == test["confusion"]
+
+
+def test_training_beats_chance_on_synthetic_data(tmp_path):
+    design = Trainer(tiny(epochs=3, train_samples=256), tmp_path).fit().design
+    assert design.metrics["test"]["accuracy"] > 0.3  # 10 classes: chance is 0.1
+
+
+def test_resume_after_interrupt_matches_uninterrupted_run(tmp_path):
+    config = tiny(method="gs")  # GS draws noise every step: the random state must be restored too
+    reference = Trainer(config, tmp_path / "a").fit()
+
+    interrupted = Trainer(config, tmp_path / "b")
+    interrupted.callbacks = StopAfter(interrupted, 3)  # mid-epoch 1 (4 steps per epoch)
+    with pytest.raises(TrainingInterrupted) as info:
+        interrupted.fit()
+    assert info.value.epoch == 0 and info.value.step == 3
+
+    resumed = Trainer(config, tmp_path / "b").fit(resume=True)
+    np.testing.assert_array_equal(resumed.design.level_indices, reference.design.level_indices)
+    assert resumed.design.metrics["test"] == reference.design.metrics["test"]
+    ref_losses = [h["train_loss"] for h in reference.history]
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    assert resumed.history[1]["train_loss"] == pytest.approx(ref_losses[1], rel=1e-6)
+
+
+def test_resume_refuses_missing_corrupt_or_complete_checkpoints(tmp_path):
+    config = tiny(epochs=1)
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        Trainer(config, tmp_path / "none").fit(resume=True)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        Trainer(config, bad).fit(resume=True)
+    Trainer(config, tmp_path / "done").fit()
+    with pytest.raises(CheckpointError, match="already complete"):
+        Trainer(config, tmp_path / "done").fit(resume=True)
+    with pytest.raises(CheckpointError, match="another configuration"):
+        Trainer(config.replace(lr=0.01), tmp_path / "done").fit(resume=True)
+
+
+@pytest.mark.parametrize("method", ["fp", "pq", "ste", "gs", "psq", "psq-lt"])
+def test_every_method_trains_and_exports_exact_levels(tmp_path, method):
+    design = Trainer(tiny(method=method, epochs=1), tmp_path).fit().design
+    assert design.method["name"] == method and len(design.method["per_mask"]) == 2
+    phases = design.phases_rad()
+    assert np.all(np.isin(phases, np.asarray(design.levels.phases)))
+    if method == "fp":
+        assert design.fp_phases_rad is not None and "test_unquantized" in design.metrics
+
+
+def test_qpi_task_on_synthetic_cells(tmp_path):
+    config = preset("qpi-quickstart", train_samples=64, val_samples=16, test_samples=16, epochs=1,
+                    neurons=24, layers=2, spacing_m=10e-6)
+    design = Trainer(config, tmp_path).fit().design
+    assert design.task["kind"] == "qpi"
+    ssim = design.metrics["test"]["ssim"]
+    assert -1.0 <= ssim <= 1.0
+    design.save(tmp_path / "d")
+    assert simulate_design(Design.load(tmp_path / "d"), device="cpu")["ssim"] == pytest.approx(ssim, abs=1e-6)
+
+
+def test_fabrication_aware_level_set(tmp_path):
+    from quaton_fab.fab.heights import printable_phases
+    from quaton_fab.quant import LevelSet
+
+    config = tiny(epochs=1, material="ip-dip", z_step_m=100e-9, wavelength_m=780e-9)
+    design = Trainer(config, tmp_path).fit().design
+    expected = printable_phases(np.asarray(LevelSet.uniform(4).phases), "ip-dip", 780e-9, 1.0, 100e-9)
+    np.testing.assert_allclose(np.sort(np.asarray(design.levels.phases) % (2 * np.pi)),
+                               np.sort(expected % (2 * np.pi)), atol=1e-12)
+    heights = np.asarray(design.fabrication["level_heights_m"])
+    np.testing.assert_allclose(heights / 100e-9, np.round(heights / 100e-9), atol=1e-9)
+
+
+def test_config_validation_is_one_line():
+    with pytest.raises(ConfigError, match="levels"):
+        tiny(levels=1)
+    with pytest.raises(ConfigError, match="task"):
+        tiny(task="segment")
+    with pytest.raises(ConfigError, match="z_step needs a material"):
+        tiny(z_step_m=1e-7)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("nope")
+
+
+def test_design_files_are_versioned_and_checked(tmp_path):
+    design = Trainer(tiny(epochs=1), tmp_path / "run").fit().design
+    path = design.save(tmp_path / "d")
+    meta = json.loads((path / "design.json").read_text())
+    assert meta["schema"] == "quaton-fab/design" and meta["schema_version"] == 1
+    for key in ("geometry", "levels", "encoding", "task", "method", "dataset", "metrics", "seed", "software"):
+        assert key in meta
+    assert meta["task"]["regions"] and len(meta["task"]["regions"]) == 10
+    meta["schema_version"] = 99
+    (path / "design.json").write_text(json.dumps(meta))
+    with pytest.raises(DesignError, match="schema_version"):
+        Design.load(path)
+    (path / "design.json").write_text("{not json")
+    with pytest.raises(DesignError, match="not valid JSON"):
+        Design.load(path)
+    with pytest.raises(DesignError, match="does not exist"):
+        Design.load(tmp_path / "missing")
+    bad = tmp_path / "bad"
+    design.save(bad)
+    (bad / "masks.npz").write_bytes(b"garbage")
+    with pytest.raises(DesignError, match="cannot be read"):
+        Design.load(bad)
+    with pytest.raises(DesignError, match="level_indices must lie"):
+        Design(**{**design.__dict__, "level_indices": design.level_indices + 10})
+    torch.manual_seed(0)  # keep global state tidy for other tests
