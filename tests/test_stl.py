@@ -43,6 +43,7 @@ def test_written_mesh_is_watertight_for_trimesh_and_numpy_stl(tmp_path, name):
     heights = CASES[name]
     path = tmp_path / f"{name}.stl"
     stats = write_stl(path, heights, PITCH_M, BASE_M)
+    assert stats["watertight"] is True
     with open(path, "rb") as stream:
         stream.seek(80)
         assert int.from_bytes(stream.read(4), "little") == stats["triangles"]  # binary STL
@@ -131,6 +132,16 @@ def test_triangle_count_is_euler_minimal_and_well_below_boxes():
     assert flat.faces.shape[0] < 0.2 * 12 * n * n
 
 
+def test_watertight_check_detects_flipped_and_missing_faces():
+    mesh = height_field_mesh(_random(5, seed=8), PITCH_M, BASE_M)
+    assert mesh.is_watertight()
+    flipped = mesh.faces.copy()
+    flipped[7] = flipped[7, ::-1]
+    replace = stl_module.HeightFieldMesh
+    assert not replace(mesh.vertices_um, flipped, mesh.normals, 0, mesh.offset_um).is_watertight()
+    assert not replace(mesh.vertices_um, mesh.faces[1:], mesh.normals[1:], 0, mesh.offset_um).is_watertight()
+
+
 def test_diagonal_contacts_are_separated_and_counted():
     mesh = height_field_mesh(_checker(5), PITCH_M, BASE_M)
     assert mesh.saddle_corners == 16  # every interior corner of a 5x5 checkerboard
@@ -143,7 +154,7 @@ def test_stack_is_one_watertight_body_per_plate(tmp_path):
     maps = [_random(6, 4, seed=s) for s in range(3)]
     path = tmp_path / "stack.stl"
     stats = write_stack_stl(path, maps, PITCH_M, BASE_M, 20e-6, pillar_m=1e-6, frame_m=3e-6)
-    assert stats["bodies"] == 3
+    assert stats["bodies"] == 3 and stats["watertight"] is True
     bodies = _load(path).split(only_watertight=False)
     assert len(bodies) == 3
     assert all(b.is_watertight and b.is_volume for b in bodies)

@@ -293,7 +293,7 @@ def write_gds(
         x_um = index * step_um
         top.add(gdstk.Reference(cell, (x_um, 0.0)))
         top.add(gdstk.Label(cell.name, (x_um + aperture_um / 2, -margin_um - 1.0), anchor="n", layer=label_layer))
-    if fmt == "oas":
+    if fmt == "oas" and hasattr(library, "layer_names"):  # OASIS LAYERNAME records (gdstk >= 1.0)
         mapping = {(layer_offset + k, 0): (layer_names[k], "") for k in range(n_levels)}
         if marks:
             mapping[(mark_layer, 0)] = ("MARKS", "")

@@ -28,11 +28,12 @@ keeps the part connected. Heights are untouched; the volume changes by at most
 ``saddles · 2·pitch·offset·Δh``; the offset and the number of saddles are in the returned stats.
 
 Triangle count: a closed genus-0 triangulation has exactly F = 2V - 4 triangles, so only the vertex
-count matters. Every distinct pixel height at a lattice corner is a corner of the surface (unless two
-equal neighbours make the edge straight there), so a random 16-level mask needs at least about
-2 x 3.6 = 7.3 triangles per pixel (0.61 of 12-triangle boxes) whatever the triangulation; this mesh
-is Euler-minimal for its vertices and measures about 8.5 per pixel (0.71), the extra coming from
-the separated saddles. Flat regions (merged rectangles) lose their interior vertices and cost far less.
+count matters. Every distinct pixel height at a lattice corner (3.6 on average for 16 random levels)
+is a corner of the surface, except where two equal neighbours make the edge straight through it, so
+a random 16-level mask needs about 7 triangles per pixel (about 0.6 of 12-triangle boxes) whatever
+the triangulation. This mesh is Euler-minimal for its vertices and measures 8.5 per pixel (0.71),
+the extra coming from the separated saddles. Flat regions (merged rectangles) lose their interior
+vertices and cost far less.
 """
 
 from __future__ import annotations
@@ -101,6 +102,32 @@ class HeightFieldMesh:
     def triangles(self) -> np.ndarray:
         """float32 (F, 3, 3) triangle corner coordinates in µm."""
         return self.vertices_um[self.faces]
+
+    def is_watertight(self) -> bool:
+        """Exact check: every edge is shared by exactly two faces, traversed in opposite directions.
+
+        Works on vertex ids (distinct ids have distinct float32 positions by construction), so it is
+        the edge-manifold, consistently-wound condition that trimesh and numpy-stl test on positions.
+        One stable sort of the 3F directed edges.
+        """
+        faces = self.faces
+        start = faces.reshape(-1)
+        end = np.empty_like(faces)
+        end[:, :2], end[:, 2] = faces[:, 1:], faces[:, 0]
+        end = end.reshape(-1)
+        forward = start < end
+        # Key 2*(lo*V + hi) + direction: a closed, consistent surface has each edge once in each direction.
+        key = np.where(forward, start, end).astype(np.int64) * (2 * self.vertices_um.shape[0])
+        key += 2 * np.where(forward, end, start)
+        key += forward
+        key.sort(kind="stable")
+        first, second = key[0::2], key[1::2]
+        return bool(
+            key.size % 2 == 0
+            and np.all(second - first == 1)
+            and np.all(first % 2 == 0)
+            and np.all(first[1:] > second[:-1])
+        )
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -621,15 +648,20 @@ def write_stl(
         base_m: base slab thickness, metres, > 0 (default 2 µm).
 
     Returns:
-        Stats: path, triangles, naive_triangles (12 per pixel), file_bytes, saddle_corners,
-        saddle_offset_um, size_um (x, y, z extent), base_um.
+        Stats: path, watertight (exact edge check, :meth:`HeightFieldMesh.is_watertight`), triangles,
+        naive_triangles (12 per pixel), file_bytes, saddle_corners, saddle_offset_um, size_um (x, y, z
+        extent), base_um, units.
     """
     result = height_field_mesh(heights_m, pitch_m, base_m)
     n_rows, n_cols = np.asarray(heights_m).shape
+    watertight = result.is_watertight()
+    if not watertight:
+        logger.warning("mesh for %s is not watertight", path)
     size_bytes = _write_binary_stl(path, [result], "quaton-fab mask (um)")
     vertices_um = result.vertices_um
     stats = {
         "path": str(path),
+        "watertight": watertight,
         "triangles": int(result.faces.shape[0]),
         "naive_triangles": 12 * n_rows * n_cols,
         "file_bytes": size_bytes,
@@ -763,7 +795,8 @@ def write_stack_stl(
     own). The file as a whole is a set of L closed bodies that overlap only at the pillar joints.
 
     Returns:
-        Stats: path, bodies, triangles, naive_triangles, file_bytes, size_um, plate_z_um, pillar_um, frame_um.
+        Stats: path, watertight (every body passes the exact edge check), bodies, triangles,
+        naive_triangles, file_bytes, plate_z_um, pillar_um, frame_um, spacing_um, size_um, units.
     """
     if len(heights_m) < 1:
         raise StlError("write_stack_stl needs at least one height map")
@@ -809,9 +842,13 @@ def write_stack_stl(
             tops_um[np.ix_([1, n_rows + 4], [1, n_cols + 4])] = floor_um + spacing_um + base_um / 2.0
         zs_um, levels = _z_levels(tops_um, floor_um=floor_um)
         parts.append(_lattice_mesh(levels, zs_um, xs_um, ys_um))
+    watertight = [part.is_watertight() for part in parts]
+    if not all(watertight):
+        logger.warning("stack %s: bodies %s are not watertight", path, [i for i, ok in enumerate(watertight) if not ok])
     size_bytes = _write_binary_stl(path, parts, "quaton-fab stack (um)")
     stats = {
         "path": str(path),
+        "watertight": all(watertight),
         "bodies": len(parts),
         "triangles": int(sum(p.faces.shape[0] for p in parts)),
         "naive_triangles": 12 * n_rows * n_cols * len(parts),
