@@ -357,12 +357,13 @@ def materials(
 
     wl = length(wavelength, "--wavelength")
     rows = material_table(wl)
-    table = Table(title="materials" + (f" at λ0 = {format_length(wl)}" if wl else ""))
+    shown_at = wl if wl else (rows[0].get("wavelength_m") if rows else None)
+    table = Table(title="materials" + (f", n at λ0 = {format_length(shown_at)}" if shown_at else ""))
     for col in ("name", "model", "n", "h_2π in air", "valid range", "source"):
         table.add_column(col, overflow="fold")
     for row in rows:
         n = row.get("n")
-        h2pi = f"{wl / (n - 1) * 1e6:.3f} µm" if (wl and n and n > 1) else ""
+        h2pi = f"{shown_at / (n - 1) * 1e6:.3f} µm" if (shown_at and n and n > 1) else ""
         table.add_row(
             row["name"] + (" [yellow](nominal)[/]" if row.get("nominal") else ""),
             row["model"],

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from quaton_fab.fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import stl as stl_io
@@ -42,7 +43,7 @@ FORMATS = ("stl", "gds", "oas", "png")
 HEIGHT_TOLERANCE_M = 1e-9
 
 
-class ExportError(ValueError):
+class ExportError(FabError):
     """An export that cannot be made as asked (existing files, medium mismatch, unknown format, …)."""
 
 

@@ -28,13 +28,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import gdstk
 import numpy as np
 
+from quaton_fab.fileio import atomic_path
+from quaton_fab.fab.errors import FabError
 from quaton_fab.fab.rectangles import label_rectangles
 
 __all__ = ["GdsError", "MARK_LAYER", "LABEL_LAYER", "level_layer_names", "write_gds", "read_gds_levels"]
@@ -53,7 +54,7 @@ _MAX_LAYER = 65535
 _OASIS_MAGIC = b"%SEMI-OASIS"
 
 
-class GdsError(ValueError):
+class GdsError(FabError):
     """Bad input for the GDSII/OASIS exporter, or a layout file that is not a valid level map."""
 
 
@@ -199,17 +200,11 @@ def _marks(aperture_um: float, layer: int) -> tuple[list[gdstk.Polygon], float]:
 
 
 def _write_library(library: gdstk.Library, target: Path, fmt: str, max_points: int) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(handle)
-    try:
+    with atomic_path(target) as temp:
         if fmt == "gds":
-            library.write_gds(temp, max_points=max_points)
+            library.write_gds(str(temp), max_points=max_points)
         else:
-            library.write_oas(temp)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+            library.write_oas(str(temp))
 
 
 def write_gds(

@@ -9,7 +9,7 @@ Scale rule (documented for the facility):
   height is a whole number of nanometres, also divides all of them, so every level is stored exactly;
 - in practice: 1 nm/grey whenever the heights are whole nanometres and the tallest is below 65.535 µm
   (16-bit), which covers visible/NIR two-photon masks; THz-scale masks get a coarser integer scale.
-When no exact scale exists the heights are rounded to the nearest grey value, a warning is logged, and the
+When no exact scale exists the heights are rounded to the nearest grey value, an info message is logged, and the
 largest rounding error is returned.
 
 Image pixels: each neuron becomes ``pixel_repeat`` × ``pixel_repeat`` image pixels; row 0 of the array is the
@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from quaton_fab.fileio import atomic_path
+from quaton_fab.fab.errors import FabError
 from quaton_fab._version import __version__
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ _TIFF_DESCRIPTION_TAG = 270
 _INTEGER_TOL_NM = 1e-6  # a height within this of a whole nanometre counts as whole
 
 
-class HeightMapError(ValueError):
+class HeightMapError(FabError):
     """A height map, pixel repeat, bit depth or image file that cannot be written or read."""
 
 
@@ -118,7 +120,7 @@ def _prepare(
         raise HeightMapError(f"scale must be a whole number of nanometres per grey ≥ 1, got {scale_nm!r}")
     grey, err_m = _to_grey(h, scale, bits)
     if err_m > 0:
-        logger.warning("height map rounded to %d nm per grey value: max error %.3g nm", scale, err_m / _NM)
+        logger.info("height map rounded to %d nm per grey value: max error %.3g nm", scale, err_m / _NM)
     grey = np.repeat(np.repeat(grey, pixel_repeat, axis=0), pixel_repeat, axis=1)
     meta = {
         "height_per_grey_nm": scale,
@@ -145,13 +147,8 @@ def _clean(x: float) -> float:
 
 def _atomic_save(image: Image.Image, path: Path, fmt: str, **params: object) -> None:
     """Save ``image`` to a temporary name next to ``path``, then move it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format=fmt, **params)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _image(grey: np.ndarray) -> Image.Image:

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quaton_fab.fab.errors import FabError
 from quaton_fab.fab.materials import Material, get_material
 
 logger = logging.getLogger(__name__)
 
 
-class HeightError(ValueError):
+class HeightError(FabError):
     """A level set, material/medium pair, base or z-step that cannot be turned into printable heights."""
 
 

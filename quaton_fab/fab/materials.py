@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from quaton_fab.fab.errors import FabError
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ REFERENCE_WAVELENGTH_M: float = 589.3e-9
 WATER_NOMINAL_INDEX: float = 1.333
 
 
-class MaterialError(ValueError):
+class MaterialError(FabError):
     """A material or medium spec, or a wavelength, that cannot be turned into a refractive index."""
 
 

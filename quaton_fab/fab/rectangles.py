@@ -15,11 +15,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from quaton_fab.fab.errors import FabError
 
 __all__ = ["Rectangles", "RectangleError", "label_rectangles", "mask_rectangles"]
 
 
-class RectangleError(ValueError):
+class RectangleError(FabError):
     """A pixel map that cannot be decomposed (wrong dimensionality or dtype)."""
 
 

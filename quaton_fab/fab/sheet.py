@@ -20,6 +20,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from quaton_fab.fileio import atomic_write_bytes
+from quaton_fab.fab.errors import FabError
 from quaton_fab._version import __version__
 from quaton_fab.fab.heights import LevelTable
 
@@ -31,7 +33,7 @@ JSON_NAME = "fab_sheet.json"
 MD_NAME = "fab_sheet.md"
 
 
-class SheetError(ValueError):
+class SheetError(FabError):
     """A geometry value, file or check that cannot go on the fab sheet."""
 
 
@@ -259,13 +261,7 @@ def render_fab_sheet_md(sheet: dict) -> str:
 
 def _atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` (UTF-8) to a temporary name next to ``path``, then move it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_fab_sheet(out_dir: str | os.PathLike, sheet: dict) -> dict[str, Path]:

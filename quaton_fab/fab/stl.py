@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -49,6 +48,8 @@ from typing import Sequence
 import numpy as np
 from stl import mesh as stl_mesh
 
+from quaton_fab.fileio import atomic_path
+from quaton_fab.fab.errors import FabError
 from quaton_fab.fab.rectangles import label_rectangles
 
 __all__ = [
@@ -76,7 +77,7 @@ _SENTINEL = np.iinfo(np.int32).max
 _Z_AXIS = np.array([0.0, 0.0, 1.0])
 
 
-class StlError(ValueError):
+class StlError(FabError):
     """Bad input for the STL exporter or an STL file that is not a readable height field."""
 
 
@@ -617,22 +618,16 @@ def _write_binary_stl(path: str | os.PathLike[str], meshes: Sequence[HeightField
     target = Path(path)
     count = sum(int(m.faces.shape[0]) for m in meshes)
     header = f"binary STL, units um, z up; {name}".encode("ascii")[:80].ljust(80, b" ")
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(header)
-            stream.write(np.array([count], dtype="<u4").tobytes())
-            for part in meshes:
-                for start in range(0, part.faces.shape[0], _CHUNK_TRIANGLES):
-                    stop = min(start + _CHUNK_TRIANGLES, part.faces.shape[0])
-                    records = np.zeros(stop - start, dtype=stl_mesh.Mesh.dtype)
-                    records["normals"] = part.normals[start:stop]
-                    records["vectors"] = part.vertices_um[part.faces[start:stop]]
-                    records.tofile(stream)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with atomic_path(target) as temp, open(temp, "wb") as stream:
+        stream.write(header)
+        stream.write(np.array([count], dtype="<u4").tobytes())
+        for part in meshes:
+            for start in range(0, part.faces.shape[0], _CHUNK_TRIANGLES):
+                stop = min(start + _CHUNK_TRIANGLES, part.faces.shape[0])
+                records = np.zeros(stop - start, dtype=stl_mesh.Mesh.dtype)
+                records["normals"] = part.normals[start:stop]
+                records["vectors"] = part.vertices_um[part.faces[start:stop]]
+                records.tofile(stream)
     return target.stat().st_size
 
 

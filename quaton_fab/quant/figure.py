@@ -17,6 +17,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from quaton_fab.fileio import atomic_path
 from quaton_fab.quant.levels import TWO_PI, LevelSet
 from quaton_fab.quant.quantizers import QuantizerError, psq_transfer
 
@@ -99,11 +100,7 @@ def plot_transfer_curves(
     ax_q.legend(fontsize=8, loc="upper left")
     ax_g.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.32), ncol=2, frameon=False)
     fig.tight_layout()
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(out) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     logger.info("wrote transfer-curve figure %s", out)
     return out

@@ -15,6 +15,8 @@ from typing import Any
 __all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS"]
 
 TASKS = ("classify", "qpi")
+#: "constant" (the lab's choice) or "cosine" (lr·½(1 + cos(π·t/T)) over all T optimisation steps).
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class ConfigError(ValueError):
@@ -70,6 +72,7 @@ class TrainConfig:
     epochs: int = 3
     batch_size: int = 64
     lr: float = 0.05
+    lr_schedule: str = "constant"
     seed: int = 0
     eval_batch_size: int = 256
     device: str = "auto"
@@ -126,6 +129,8 @@ class TrainConfig:
             raise ConfigError(f"z_step must be a positive length, got {self.z_step_m!r}")
         if self.z_step_m is not None and self.material is None:
             raise ConfigError("z_step needs a material (--material) to convert heights to phases")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
             raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -155,6 +160,26 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
 
+# The lab's geometry and optimiser (paper_spec §3 and §6): λ = 632.8 nm, λ/2 neurons, 8 masks of 128×128,
+# 3.373 µm spacing and d_in, 5.904 µm d_out, object 32×32, Adam lr 0.01, batch 32, 50 epochs, seed 10.
+_LAB_SETUP: dict[str, Any] = dict(
+    dataset="mnist",
+    layers=8,
+    neurons=128,
+    pitch_m=316.4e-9,
+    wavelength_m=632.8e-9,
+    spacing_m=3.373e-6,
+    d_in_m=3.373e-6,
+    d_out_m=5.904e-6,
+    object_fraction=0.25,
+    method="psq-lt",
+    levels=4,
+    epochs=50,
+    batch_size=32,
+    lr=0.01,
+    seed=10,
+)
+
 # Named presets. Each is a dict of TrainConfig fields.
 PRESETS: dict[str, dict[str, Any]] = {
     # Real MNIST, 4 levels, PSQ-LT; sized to finish in about 3 minutes on 2 CPU cores.
@@ -177,46 +202,11 @@ PRESETS: dict[str, dict[str, Any]] = {
         batch_size=64,
         lr=0.05,
     ),
-    # The lab's D2NN geometry (research notes, paper_spec §3): λ = 632.8 nm, λ/2 neurons, 8 masks of 128×128,
-    # 3.373 µm spacing and d_in, 5.904 µm d_out, object 32×32, all-optical QPI of MNIST phase in [0, π],
-    # Adam lr 0.01, batch 32, 50 epochs. Slow on a CPU: meant for a GPU.
-    "paper": dict(
-        task="qpi",
-        dataset="mnist",
-        layers=8,
-        neurons=128,
-        pitch_m=316.4e-9,
-        wavelength_m=632.8e-9,
-        spacing_m=3.373e-6,
-        d_in_m=3.373e-6,
-        d_out_m=5.904e-6,
-        object_fraction=0.25,
-        method="psq-lt",
-        levels=4,
-        epochs=50,
-        batch_size=32,
-        lr=0.01,
-        seed=10,
-    ),
+    # The lab's D2NN geometry (research notes, paper_spec §3), all-optical QPI of MNIST phase in [0, π].
+    # Slow on a CPU: meant for a GPU.
+    "paper": dict(task="qpi", **_LAB_SETUP),
     # The same lab geometry for classification of MNIST phase objects (3-4-3 detectors).
-    "paper-classify": dict(
-        task="classify",
-        dataset="mnist",
-        layers=8,
-        neurons=128,
-        pitch_m=316.4e-9,
-        wavelength_m=632.8e-9,
-        spacing_m=3.373e-6,
-        d_in_m=3.373e-6,
-        d_out_m=5.904e-6,
-        object_fraction=0.25,
-        method="psq-lt",
-        levels=4,
-        epochs=50,
-        batch_size=32,
-        lr=0.01,
-        seed=10,
-    ),
+    "paper-classify": dict(task="classify", **_LAB_SETUP),
     # Quick all-optical QPI on synthetic red blood cells (Evans–Fung discocytes), 8 levels.
     "qpi-quickstart": dict(
         task="qpi",

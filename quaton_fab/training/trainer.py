@@ -329,6 +329,7 @@ class Trainer:
                 loss = task.loss(intensity, labels, input_phase)
                 for q in network.phase_modules:
                     loss = loss + q.regularizer()
+                _set_lr(optimizer, cfg, epoch * steps + step, cfg.epochs * steps)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -447,6 +448,15 @@ class Trainer:
             fp_phases_rad=fp_phases,
         )
         return design
+
+
+def _set_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, step: int, total: int) -> None:
+    """Learning rate of global step ``step`` of ``total`` (a pure function of the position: resume-safe)."""
+    lr = config.lr
+    if config.lr_schedule == "cosine":
+        lr = config.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
