@@ -99,9 +99,10 @@ def plot_examples(
     """A few inputs (phase, rad) and detector intensities; detector regions outlined, or QPI target vs output.
 
     Args:
-        input_phase: ``(K, N, N)`` radians; intensity: ``(K, N, N)`` detector intensity per neuron.
+        input_phase: ``(K, N, N)`` radians; intensity: ``(K, N, N)`` detector intensity per neuron, or for QPI
+            the prediction (gain × intensity) on the crop, shown on the target's [0, 1] scale.
         regions: classification detector rectangles ``[r0, c0, r1, c1]`` (half-open, neuron units).
-        target: QPI ``(K, N, N)`` target (normalised phase), shown as a third row.
+        target: QPI target (normalised phase) on the crop, shown as a third row.
     """
     k = input_phase.shape[0]
     rows = 3 if target is not None else 2
@@ -110,16 +111,18 @@ def plot_examples(
         axes[0, i].imshow(input_phase[i], cmap="magma")
         title = f"input, label {labels[i]}" if labels is not None else "input phase"
         axes[0, i].set_title(title, fontsize=8)
-        axes[1, i].imshow(intensity[i], cmap="inferno")
-        if predictions is not None:
-            axes[1, i].set_title(f"output → {predictions[i]}", fontsize=8)
+        if target is not None:
+            axes[1, i].imshow(intensity[i], cmap="magma", vmin=0, vmax=1)
+            axes[1, i].set_title("gain × intensity (crop)", fontsize=8)
         else:
-            axes[1, i].set_title("output intensity", fontsize=8)
+            axes[1, i].imshow(intensity[i], cmap="inferno")
+            title = f"output → {predictions[i]}" if predictions is not None else "output intensity"
+            axes[1, i].set_title(title, fontsize=8)
         for r0, c0, r1, c1 in regions or []:
             axes[1, i].add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False, ec="cyan", lw=0.8))
         if target is not None:
             axes[2, i].imshow(target[i], cmap="magma", vmin=0, vmax=1)
-            axes[2, i].set_title("target", fontsize=8)
+            axes[2, i].set_title("target: phase / φ_max (crop)", fontsize=8)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])

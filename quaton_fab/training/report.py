@@ -73,8 +73,11 @@ def write_figures(design: Design, out_dir: str | Path, *, examples: int = 4) -> 
                 regions=regions, labels=ex["labels"], predictions=sums.argmax(axis=1),
             ))
         else:
-            phase_max = float(task.get("phase_max_rad", np.pi))
-            target = np.clip(ex["input_phase"] / phase_max, 0.0, 1.0)
-            written.append(figures.plot_examples(ex["input_phase"], ex["intensity"], out / "examples.png",
+            # QPI: show what the metric compares — gain × mean intensity per neuron vs phase/φ_max, on the crop.
+            r0, c0, r1, c1 = task["crop_box"]
+            s2 = design.geometry.oversample**2
+            prediction = float(task["gain"]) * ex["intensity"][:, r0:r1, c0:c1] / s2
+            target = np.clip(ex["input_phase"][:, r0:r1, c0:c1] / float(task["phase_max_rad"]), 0.0, 1.0)
+            written.append(figures.plot_examples(ex["input_phase"], prediction, out / "examples.png",
                                                  target=target))
     return written
