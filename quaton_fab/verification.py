@@ -21,7 +21,7 @@ from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png
-from quaton_fab.fab.heights import LevelTable
+from quaton_fab.fab.heights import LevelTable, nearest_levels
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.training.evaluate import simulate_design
 
@@ -109,16 +109,11 @@ def read_back(design: Design, export_dir: Path, table: LevelTable) -> list[tuple
             missing = paths[present.index(False)]
             raise VerifyError(f"{str(missing)!r} is missing while other masks of that format are present")
         heights = np.stack([load(p) for p in paths])
-        levels = _nearest_levels(heights, snapped)
+        levels = nearest_levels(heights, snapped)[0]
         found.append((pattern.format("*"), reader, levels, heights))
     if not found:
         raise VerifyError(f"no exported GDS/OASIS/STL/PNG files found in {str(export_dir)!r}")
     return found
-
-
-def _nearest_levels(heights: np.ndarray, snapped: np.ndarray) -> np.ndarray:
-    """Index of the nearest level height for every pixel."""
-    return np.abs(heights[..., None] - snapped).argmin(axis=-1)
 
 
 def verify_export(

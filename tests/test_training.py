@@ -173,3 +173,14 @@ def test_design_files_are_versioned_and_checked(tmp_path):
     with pytest.raises(DesignError, match="level_indices must lie"):
         Design(**{**design.__dict__, "level_indices": design.level_indices + 10})
     torch.manual_seed(0)  # keep global state tidy for other tests
+
+
+@pytest.mark.parametrize("name", ["quickstart", "qpi-quickstart", "paper", "paper-classify"])
+def test_every_preset_builds_with_every_method(tmp_path, name):
+    from quaton_fab.quant import METHODS
+
+    for method in METHODS:
+        config = preset(name, method=method, dataset="synthetic" if "qpi" not in name else "rbc",
+                        train_samples=16, val_samples=8, test_samples=8, neurons=16, layers=1)
+        parts = Trainer(config, tmp_path).build()
+        assert all(q.method == method for q in parts.network.phase_modules)

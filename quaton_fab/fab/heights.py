@@ -294,6 +294,29 @@ def heights_to_phases(
     return 2.0 * math.pi * dn * np.asarray(height_m, dtype=np.float64) / float(wavelength_m)
 
 
+def nearest_levels(height_m: np.ndarray, level_height_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the nearest level height for every height, and the distance to it (m).
+
+    Args:
+        height_m: heights (m, any shape). level_height_m: (n,) level heights (m).
+
+    Returns:
+        ``(index int64, distance float64)``, both of the shape of ``height_m`` (distance NaN for NaN heights).
+        Uses a sorted search, so memory stays at the size of ``height_m`` whatever n is.
+    """
+    h = np.asarray(height_m, dtype=np.float64)
+    levels = np.asarray(level_height_m, dtype=np.float64)
+    order = np.argsort(levels, kind="stable")
+    sorted_levels = levels[order]
+    if levels.size == 1:
+        nearest = np.zeros(h.shape, dtype=np.int64)
+    else:
+        hi = np.clip(np.searchsorted(sorted_levels, h), 1, levels.size - 1)
+        lo = hi - 1
+        nearest = np.where(np.abs(sorted_levels[hi] - h) < np.abs(h - sorted_levels[lo]), hi, lo)
+    return order[nearest].astype(np.int64), np.abs(h - sorted_levels[nearest])
+
+
 def heights_to_levels(height_m: np.ndarray, table: LevelTable, tol_m: float = 1e-9) -> np.ndarray:
     """Level index (int64, same shape) of each height (m, above the base), matched to the snapped heights.
 
@@ -303,22 +326,13 @@ def heights_to_levels(height_m: np.ndarray, table: LevelTable, tol_m: float = 1e
     h = np.asarray(height_m, dtype=np.float64)
     tol = _check_length(tol_m, "tolerance", allow_zero=True)
     levels = np.asarray(table.snapped_height_m, dtype=np.float64)
-    order = np.argsort(levels, kind="stable")
-    sorted_levels = levels[order]
-    hi = np.clip(np.searchsorted(sorted_levels, h), 1, max(levels.size - 1, 1))
-    lo = hi - 1
-    if levels.size == 1:
-        nearest = np.zeros(h.shape, dtype=np.int64)
-    else:
-        pick_hi = np.abs(sorted_levels[hi] - h) < np.abs(h - sorted_levels[lo])
-        nearest = np.where(pick_hi, hi, lo)
-    dist = np.abs(h - sorted_levels[nearest])
+    index, dist = nearest_levels(h, levels)
     bad = ~(dist <= tol)  # also catches NaN
     if np.any(bad):
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        lvl = int(order[nearest[idx]])
+        lvl = int(index[idx])
         raise HeightError(
             f"height {h[idx] * 1e6:.6g} µm at {idx} is {dist[idx] * 1e9:.4g} nm from the nearest level "
             f"(level {lvl} at {levels[lvl] * 1e6:.6g} µm); tolerance {tol * 1e9:.4g} nm"
         )
-    return order[nearest].astype(np.int64)
+    return index

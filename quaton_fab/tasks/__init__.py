@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .classify import ClassificationTask, TaskError, default_regions
+from .checks import TaskError
+from .classify import ClassificationTask, default_regions
 from .qpi import QPITask
 from .ssim import ssim
 

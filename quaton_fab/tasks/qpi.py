@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .classify import TaskError, check_grid, check_input_phase, check_intensity, check_labels
+from .checks import TaskError, check_grid, check_input_phase, check_intensity, check_labels
 from .ssim import RD_CONSTANTS, RI_CONSTANTS, ssim
 
 __all__ = ["QPITask", "QPIMetricsState", "berhu", "BERHU_MIN_THRESHOLD"]

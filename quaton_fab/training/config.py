@@ -57,7 +57,9 @@ class TrainConfig:
     levels: int = 4
     level_range_rad: tuple[float, float] | None = None
     level_phases_rad: tuple[float, ...] | None = None
-    quantizer: dict[str, Any] = field(default_factory=dict)
+    #: Quantizer settings per method name, e.g. {"psq-lt": {"lambda0": 1.0}}; a method without an entry uses
+    #: its defaults (see docs/QUANTIZERS.md), so changing ``method`` never carries another method's settings.
+    quantizer: dict[str, dict[str, Any]] = field(default_factory=dict)
     # fabrication-aware level set (snap heights to the printer's z-step and train on the snapped phases)
     material: str | None = None
     medium: str | None = None
@@ -129,6 +131,13 @@ class TrainConfig:
             raise ConfigError(f"z_step must be a positive length, got {self.z_step_m!r}")
         if self.z_step_m is not None and self.material is None:
             raise ConfigError("z_step needs a material (--material) to convert heights to phases")
+        from quaton_fab.quant import METHODS
+
+        if self.method not in METHODS:
+            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        unknown = [m for m in self.quantizer if m not in METHODS]
+        if unknown or not all(isinstance(v, dict) for v in self.quantizer.values()):
+            raise ConfigError(f"quantizer settings must map method names to dicts, got {self.quantizer!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
@@ -201,7 +210,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         spacing_m=30.2e-6,
         method="psq-lt",
         levels=4,
-        quantizer=dict(lambda0=1.0, reg_every=1),
+        quantizer={"psq-lt": dict(lambda0=1.0, reg_every=1)},
         temperature=25.0,
         epochs=3,
         batch_size=64,
@@ -228,7 +237,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         object_fraction=0.5,
         method="psq-lt",
         levels=8,
-        quantizer=dict(lambda0=1.0, reg_every=1),
+        quantizer={"psq-lt": dict(lambda0=1.0, reg_every=1)},
         epochs=8,
         batch_size=32,
         lr=0.05,

@@ -34,7 +34,7 @@ def plot_masks(design: Design, path: str | Path) -> Path:
     n_masks, n = idx.shape[0], design.levels.n
     cols = min(n_masks, 4)
     rows = int(np.ceil(n_masks / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False, layout="constrained")
     pitch_um = design.geometry.pitch_m * 1e6
     extent = [0, idx.shape[2] * pitch_um, 0, idx.shape[1] * pitch_um]
     image = None
@@ -46,7 +46,8 @@ def plot_masks(design: Design, path: str | Path) -> Path:
                           vmin=-0.5, vmax=n - 0.5, extent=extent, interpolation="nearest")
         ax.set_title(f"mask {k + 1}")
         ax.set_xlabel("x (µm)")
-        ax.set_ylabel("y (µm)")
+        if k % cols == 0:
+            ax.set_ylabel("y (µm)")
     if image is not None:
         bar = fig.colorbar(image, ax=axes.ravel().tolist(), ticks=range(n), shrink=0.8)
         bar.ax.set_yticklabels([f"{k}: {p:.2f} rad" for k, p in enumerate(design.levels.phases)], fontsize=7)

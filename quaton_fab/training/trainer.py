@@ -208,7 +208,9 @@ class Trainer:
         )
         generator = torch.Generator().manual_seed(cfg.seed)
         quantizers = [
-            make_quantizer(cfg.method, levels, (cfg.neurons, cfg.neurons), generator=generator, **cfg.quantizer)
+            make_quantizer(
+                cfg.method, levels, (cfg.neurons, cfg.neurons), generator=generator, **cfg.quantizer.get(cfg.method, {})
+            )
             for _ in range(cfg.layers)
         ]
         network = DiffractiveNetwork(geometry, quantizers).to(device)
