@@ -58,6 +58,7 @@ class Format(str, Enum):
     gds = "gds"
     oas = "oas"
     png = "png"
+    tiff = "tiff"
     all = "all"
 
 
@@ -396,7 +397,7 @@ def quantizers(
 @user_errors
 def export(
     design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png or all.")] = Format.all,
+    format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff or all.")] = Format.all,
     material: Annotated[str, typer.Option(help="Material (see `quaton-fab materials`) or n=1.52.")] = "ip-dip",
     medium: Annotated[Optional[str], typer.Option(help="air, water, oil or an index (default: the design's n_medium).")] = None,
     base: Annotated[str, typer.Option(help="Base slab thickness under every pixel, e.g. 2um.")] = "2um",
@@ -408,11 +409,11 @@ def export(
 ) -> None:
     """Convert the design's levels to heights and write fabrication files plus fab_sheet.json/.md."""
     from quaton_fab.design import Design
-    from quaton_fab.fab.export import ExportOptions, export_design
+    from quaton_fab.fab.export import FORMATS, ExportOptions, export_design
 
     design = Design.load(design_dir)
     options = ExportOptions(
-        formats=("stl", "gds", "oas", "png") if format is Format.all else (format.value,),
+        formats=FORMATS if format is Format.all else (format.value,),
         material=material,
         medium=medium,
         base_m=parse_length(base, name="--base"),

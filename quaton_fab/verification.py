@@ -1,9 +1,9 @@
 """Verify an export: read the files back, rebuild heights and phases, re-simulate, report the metric gap.
 
 For every exported format the files are read with their own libraries (gdstk for GDSII/OASIS, numpy-stl for
-STL, Pillow for PNG), the per-mask level or height map is rebuilt, converted back to phases with the material
+STL, Pillow for PNG/TIFF), the per-mask level or height map is rebuilt, converted back to phases with the material
 model recorded in ``fab_sheet.json`` (φ = 2π(n_mat − n_med)·h/λ0), and the design's test metric is simulated
-with those phases. GDS must reproduce the level map exactly; STL and PNG heights must lie within 1 nm.
+with those phases. GDS must reproduce the level map exactly; STL, PNG and TIFF heights must lie within 1 nm.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import stl as stl_io
-from quaton_fab.fab.heightmap_png import read_height_png
+from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
 from quaton_fab.fab.heights import LevelTable, nearest_levels
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.training.evaluate import simulate_design
@@ -100,6 +100,7 @@ def read_back(design: Design, export_dir: Path, table: LevelTable) -> list[tuple
     for pattern, reader, load in (
         ("mask_{}.stl", "numpy-stl", lambda p: stl_io.read_stl_heights(p, g.neurons, g.pitch_m, table.base_m)),
         ("mask_{}_height.png", "Pillow", lambda p: read_height_png(p)[0] - table.base_m),
+        ("mask_{}_height.tif", "Pillow", lambda p: read_height_tiff(p)[0] - table.base_m),
     ):
         paths = [export_dir / pattern.format(l) for l in masks]
         present = [p.is_file() for p in paths]

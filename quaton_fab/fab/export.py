@@ -10,7 +10,8 @@ Files (``L`` masks, numbered from 1):
   all masks side by side (see :mod:`quaton_fab.fab.gds` for the layer mapping);
 * ``mask_<l>.stl`` — one watertight height field per mask, binary STL in µm, base slab from z = 0;
 * ``stack.stl`` (with ``stack=True``) — all masks at the design spacings on spacers outside the aperture;
-* ``mask_<l>_height.png`` — 16-bit grayscale height maps (scale in the PNG text chunks and the fab sheet);
+* ``mask_<l>_height.png`` / ``.tif`` — 16-bit grayscale height maps above the substrate (base included; scale
+  in the PNG text chunks / TIFF ImageDescription and in the fab sheet);
 * ``fab_sheet.json`` + ``fab_sheet.md`` — the level table, material, geometry, files and checks.
 """
 
@@ -30,7 +31,7 @@ from quaton_fab.fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import stl as stl_io
-from quaton_fab.fab.heightmap_png import read_height_png, write_height_png
+from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
 from quaton_fab.fab.heights import LevelTable, level_table
 from quaton_fab.fab.materials import get_material, parse_medium
 from quaton_fab.fab.sheet import build_fab_sheet, write_fab_sheet
@@ -39,7 +40,7 @@ __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FOR
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("stl", "gds", "oas", "png")
+FORMATS = ("stl", "gds", "oas", "png", "tiff")
 HEIGHT_TOLERANCE_M = 1e-9
 
 
@@ -52,7 +53,7 @@ class ExportOptions:
     """What to export and for which material.
 
     Attributes:
-        formats: any of ``stl``, ``gds``, ``oas``, ``png``.
+        formats: any of ``stl``, ``gds``, ``oas``, ``png``, ``tiff``.
         material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …).
         medium: medium around the masks (name or index); default the design's ``n_medium``.
         base_m: base slab thickness under every pixel (m, > 0 for STL).
@@ -99,8 +100,9 @@ def planned_files(design: Design, options: ExportOptions) -> list[str]:
         names += [f"mask_{l}.stl" for l in masks]
         if options.stack:
             names.append("stack.stl")
-    if "png" in options.formats:
-        names += [f"mask_{l}_height.png" for l in masks]
+    for fmt, ext in (("png", "png"), ("tiff", "tif")):
+        if fmt in options.formats:
+            names += [f"mask_{l}_height.{ext}" for l in masks]
     return names + ["fab_sheet.json", "fab_sheet.md"]
 
 
@@ -217,6 +219,7 @@ def _write_all(
         back = gds_io.read_gds_levels(path, g.neurons, g.pitch_m, table.n)
         checks[f"{fmt}: level map read back exactly"] = bool(np.array_equal(back, idx))
         extra[fmt] = _jsonable(stats)
+        extra["layer_map"] = extra[fmt]["layers"]
         written.append(path)
     if "stl" in options.formats:
         for l in range(g.layers):
@@ -234,23 +237,28 @@ def _write_all(
             checks["stl stack: watertight"] = bool(stats.get("watertight", False))
             extra["stack"] = _jsonable(stats)
             written.append(path)
-    if "png" in options.formats:
+    for fmt, ext, write, read in (
+        ("png", "png", write_height_png, read_height_png),
+        ("tiff", "tif", write_height_tiff, read_height_tiff),
+    ):
+        if fmt not in options.formats:
+            continue
         for l in range(g.layers):
-            path = folder / f"mask_{l + 1}_height.png"
+            path = folder / f"mask_{l + 1}_height.{ext}"
             total = heights[l] + options.base_m
-            meta = write_height_png(path, total, pitch_m=g.pitch_m)
-            back, _ = read_height_png(path)
+            meta = write(path, total, pitch_m=g.pitch_m)
+            back, _ = read(path)
             error = float(np.max(np.abs(back - total)))
-            checks[f"png mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
-            extra.setdefault("png", []).append(_jsonable(meta))
+            checks[f"{fmt} mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
+            extra.setdefault(fmt, []).append(_jsonable(meta))
             written.append(path)
     return written, checks, extra
 
 
 def _jsonable(value: Any) -> Any:
-    """Plain JSON types for the fab sheet (numpy scalars/arrays, paths → str)."""
+    """Plain JSON types for the fab sheet (numpy scalars/arrays → lists; paths dropped: files are listed apart)."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v) for k, v in value.items() if k != "path"}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.ndarray):

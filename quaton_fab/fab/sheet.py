@@ -251,10 +251,20 @@ def render_fab_sheet_md(sheet: dict) -> str:
                   else f"FAILED: {', '.join(sheet['checks_failed'])}."]
     else:
         lines.append("(no checks run)")
-    if sheet["extra"]:
+    layer_map = sheet["extra"].get("layer_map")
+    if layer_map:
+        lines += ["", "## GDSII / OASIS layers", "", "One layer per level (datatype 0); heights above the base slab.", ""]
+        lines += _table(["level", "layer/datatype", "name", "height (µm)", "drawn", "rectangles", "area (µm²)"], [
+            [row["level"], f"{row['layer']}/{row['datatype']}", row.get("name", ""), f"{row['height_um']:.4f}",
+             "yes" if row.get("drawn", True) else "omitted (= bare base)", row.get("polygons", ""),
+             f"{row.get('area_um2', 0):.1f}"]
+            for row in layer_map
+        ])
+    other = {k: v for k, v in sheet["extra"].items() if k != "layer_map"}
+    if other:
         lines += ["", "## Other", ""]
         lines += _table(["item", "value"], [
-            [k, v if isinstance(v, str) else json.dumps(v, default=_json_default)] for k, v in sheet["extra"].items()
+            [k, v if isinstance(v, (str, int, float)) else f"see fab_sheet.json → extra.{k}"] for k, v in other.items()
         ])
     return "\n".join(lines) + "\n"
 
