@@ -242,8 +242,14 @@ class Trainer:
         return self.parts
 
     def _optimizer(self, parts: _Parts) -> torch.optim.Optimizer:
-        params = list(parts.network.parameters()) + list(parts.task.parameters())
-        return torch.optim.Adam(params, lr=self.config.lr)
+        """Adam; each quantizer's parameters get ``lr × quantizer.lr_scale()`` (GS logits are not radians)."""
+        groups = [
+            {"params": list(q.parameters()), "lr_scale": q.lr_scale()} for q in parts.network.phase_modules
+        ]
+        task_params = list(parts.task.parameters())
+        if task_params:
+            groups.append({"params": task_params, "lr_scale": 1.0})
+        return torch.optim.Adam(groups, lr=self.config.lr)
 
     # ------------------------------------------------------------------ checkpoint
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
@@ -458,7 +464,7 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, step: int, to
     if config.lr_schedule == "cosine":
         lr = config.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
