@@ -124,3 +124,12 @@ def test_validation_errors() -> None:
 def test_numpy_input_accepted() -> None:
     images = np.random.default_rng(3).random((1, 3, 3))
     np.testing.assert_allclose(Encoding(3).phase_map(images, 3)[0].numpy(), math.pi * images[0], rtol=1e-6)
+
+
+def test_field_and_phase_agree_with_the_separate_calls():
+    torch.manual_seed(3)
+    images = torch.rand(3, 28, 28)
+    encoding = Encoding(object_neurons=12)
+    field, phase = encoding.field_and_phase(images, 20, 2)
+    assert torch.equal(field, encoding.field(images, 20, 2))
+    assert torch.equal(phase, encoding.phase_map(images, 20))

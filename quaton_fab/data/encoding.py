@@ -146,13 +146,19 @@ class Encoding:
 
     def field(self, images: torch.Tensor | np.ndarray, neurons: int, oversample: int = 1) -> torch.Tensor:
         """Input field amplitude·exp(iφ), complex64 (B, N·s, N·s); every neuron repeated s×s (s = oversample)."""
+        return self.field_and_phase(images, neurons, oversample)[0]
+
+    def field_and_phase(
+        self, images: torch.Tensor | np.ndarray, neurons: int, oversample: int = 1
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both :meth:`field` (complex64, (B, N·s, N·s)) and :meth:`phase_map` (rad, (B, N, N)), resizing once."""
         if not _is_int(oversample) or oversample < 1:
             raise EncodingError(f"oversample must be a positive integer, got {oversample!r}")
         amplitude, phase = self.maps(images, neurons)
         u = torch.polar(amplitude, phase).to(torch.complex64)
         if oversample > 1:
             u = u.repeat_interleave(int(oversample), dim=-2).repeat_interleave(int(oversample), dim=-1)
-        return u
+        return u, phase
 
     # -------------------------------------------------------------------------------------- persistence
     def value_rule(self) -> str:

@@ -161,6 +161,12 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
     try:
         written, checks, extra = _write_all(design, table, options, staging)
+        for fmt in ("gds", "oas"):
+            if fmt in extra and not extra[fmt].get("pitch_on_grid", True):
+                warnings.append(
+                    f"{fmt}: the pitch {design.geometry.pitch_m * 1e9:.4g} nm is not a whole number of nm; pixel "
+                    "edges are rounded to the 1 nm database grid (by at most 0.5 nm)"
+                )
         sheet = build_fab_sheet(
             table,
             pitch_m=design.geometry.pitch_m,

@@ -66,8 +66,7 @@ def evaluate_network(
         for start in range(0, total, batch_size):
             batch = images[start : start + batch_size].to(device)
             target = labels[start : start + batch_size].to(device)
-            field = encoding.field(batch, neurons, oversample)
-            input_phase = encoding.phase_map(batch, neurons)
+            field, input_phase = encoding.field_and_phase(batch, neurons, oversample)
             intensity = network(field, phases=phases)
             state = task.update_metrics(state, intensity, target, input_phase)
             if progress is not None:

@@ -38,11 +38,12 @@ def example_outputs(design: Design, count: int = 4) -> dict[str, np.ndarray]:
     encoding = Encoding.from_dict(design.encoding)
     network = DiffractiveNetwork(g)
     phases = torch.as_tensor(design.phases_rad(), dtype=torch.float32)
-    intensity = network(encoding.field(images, g.neurons, g.oversample), phases=phases)
+    field, input_phase = encoding.field_and_phase(images, g.neurons, g.oversample)
+    intensity = network(field, phases=phases)
     s = g.oversample
     per_neuron = intensity.reshape(-1, g.neurons, s, g.neurons, s).sum(dim=(2, 4))
     return {
-        "input_phase": encoding.phase_map(images, g.neurons).numpy(),
+        "input_phase": input_phase.numpy(),
         "intensity": per_neuron.numpy(),
         "labels": labels.numpy(),
     }

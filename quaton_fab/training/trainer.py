@@ -291,6 +291,7 @@ class Trainer:
         history: list[dict[str, Any]] = []
         best: dict[str, Any] | None = None
         elapsed_before = 0.0
+        resumed_loss = (0.0, 0)  # (sum, count) of the interrupted epoch's training losses so far
         if resume:
             state = self.load_checkpoint()
             if state["config"] != cfg.to_dict():
@@ -305,6 +306,7 @@ class Trainer:
             history = list(state["history"])
             best = state["best"]
             elapsed_before = float(state.get("elapsed_s", 0.0))
+            resumed_loss = (float(state["epoch_loss"][0]), int(state["epoch_loss"][1]))
             log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step)
 
         primary = task.primary_metric
@@ -322,17 +324,17 @@ class Trainer:
             order = torch.randperm(n_train, generator=torch.Generator().manual_seed(_epoch_seed(cfg.seed, epoch)))
             first = start_step if epoch == start_epoch else 0
             self.callbacks.on_epoch_start(epoch, cfg.epochs, steps, first)
-            running, count = 0.0, 0
+            running, count = resumed_loss if epoch == start_epoch else (0.0, 0)
             for step in range(first, steps):
                 rng = torch.get_rng_state()
                 if self._stop_requested:
-                    self._checkpoint(network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0)
+                    self._checkpoint(network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0,
+                                     epoch_loss=(running, count))
                     raise TrainingInterrupted(self.checkpoint_path, epoch, step)
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 images = train.images[idx].to(parts.device)
                 labels = train.labels[idx].to(parts.device)
-                field_in = encoding.field(images, cfg.neurons, cfg.oversample)
-                input_phase = encoding.phase_map(images, cfg.neurons)
+                field_in, input_phase = encoding.field_and_phase(images, cfg.neurons, cfg.oversample)
                 intensity = network(field_in)
                 loss = task.loss(intensity, labels, input_phase)
                 for q in network.phase_modules:
@@ -385,7 +387,8 @@ class Trainer:
         )
         return TrainResult(design=design, history=history, out_dir=self.out_dir)
 
-    def _checkpoint(self, network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0, complete=False):
+    def _checkpoint(self, network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0,
+                    complete=False, epoch_loss=(0.0, 0)):
         self._save_checkpoint(
             {
                 "config": self.config.to_dict(),
@@ -398,6 +401,7 @@ class Trainer:
                 "history": history,
                 "best": best,
                 "elapsed_s": elapsed_before + time.perf_counter() - t0,
+                "epoch_loss": [float(epoch_loss[0]), int(epoch_loss[1])],
                 "complete": complete,
             }
         )
