@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quaton_fab import __version__
-from quaton_fab.units import UnitError, format_length, parse_length
+from quaton_fab.units import format_length, parse_length
 
 app = typer.Typer(
     name="quaton-fab",
@@ -472,12 +472,8 @@ def verify(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    try:
-        app()
-    except UnitError as exc:  # pragma: no cover - handled inside commands; kept for safety
-        err_console.print(f"[bold red]error:[/] {exc}")
-        sys.exit(EXIT_USAGE)
+    """Console-script entry point (typer reports option-syntax errors itself, with exit code 2)."""
+    app()
 
 
 if __name__ == "__main__":
