@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import signal
 import sys
 from enum import Enum
@@ -150,7 +149,7 @@ def train(
     Ctrl-C stops after the current step and saves a checkpoint; `--resume` continues it to the same result.
     """
     given = {k: v for k, v in locals().items() if k not in {"preset", "out", "resume", "force"} and v is not None}
-    from quaton_fab.training import PRESETS, Trainer, TrainingInterrupted, preset as make_preset
+    from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
     from quaton_fab.training.report import write_figures, write_metrics
 
     from .progress import TrainProgress
@@ -164,8 +163,6 @@ def train(
         config = Trainer.config_from_checkpoint(run_dir)
         console.print(f"Resuming [bold]{run_dir}[/] with the configuration saved in its checkpoint.")
     else:
-        if preset not in PRESETS:
-            fail(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
         if run_dir.exists() and any(run_dir.iterdir()) and not force:
             fail(f"run directory {str(run_dir)!r} is not empty; use --resume, --force or another --out")
         overrides = dict(
@@ -193,13 +190,7 @@ def train(
             z_step_m=length(z_step, "--z-step"),
             device=device,
         )
-        if lr is not None and not (math.isfinite(lr) and lr > 0):
-            fail(f"--lr must be a positive number, got {lr}")
         config = make_preset(preset, **overrides)
-        if medium is not None:
-            from quaton_fab.fab.materials import parse_medium
-
-            config = config.replace(n_medium=parse_medium(medium, config.wavelength_m)[1])
 
     _print_config(config)
     trainer = Trainer(config, run_dir)
@@ -242,7 +233,7 @@ def _print_config(config: Any) -> None:
         ("method / levels", f"{config.method} / {config.levels}" + (f" (snapped to {format_length(config.z_step_m)} steps of {config.material})" if config.z_step_m else "")),
         ("masks", f"{config.layers} × {config.neurons}² neurons, pitch {format_length(config.pitch_m)}, oversample {config.oversample}"),
         ("distances", f"d_in {format_length(config.d_in)}, spacing {format_length(config.spacing_m)}, d_out {format_length(config.d_out)}"),
-        ("light", f"λ0 {format_length(config.wavelength_m)}, n_medium {config.n_medium}"),
+        ("light", f"λ0 {format_length(config.wavelength_m)}, medium {config.medium or config.n_medium}"),
         ("optimiser", f"Adam lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"),
     ]
     for key, value in rows:

@@ -184,3 +184,26 @@ def test_every_preset_builds_with_every_method(tmp_path, name):
                         train_samples=16, val_samples=8, test_samples=8, neurons=16, layers=1)
         parts = Trainer(config, tmp_path).build()
         assert all(q.method == method for q in parts.network.phase_modules)
+
+
+def test_divergence_device_and_medium_errors_are_user_errors(tmp_path):
+    from quaton_fab.training import DeviceError, TrainingDiverged
+
+    with pytest.raises(ConfigError, match="too large"):
+        tiny(lr=1e30)
+    trainer = Trainer(tiny(lr=9.0, epochs=1), tmp_path)
+    trainer.build()
+    with torch.no_grad():  # a NaN in a mask makes the loss NaN at the first step
+        trainer.parts.network.phase_modules[0].latent.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="lower the learning rate"):
+        trainer.fit()
+    with pytest.raises(DeviceError):
+        Trainer(tiny(device="gpu"), tmp_path / "d").build()
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA"):
+            Trainer(tiny(device="cuda"), tmp_path / "c").build()
+    water = Trainer(tiny(medium="water", material="ip-dip"), tmp_path / "w").build()
+    assert water.network.geometry.n_medium == pytest.approx(1.329, abs=2e-3)  # water at 780 nm
+    assert water.fabrication["medium"] == "water" and water.fabrication["n_medium"] > 1.3
+    with pytest.raises(ConfigError, match="contradicts"):
+        Trainer(tiny(medium="water", n_medium=1.5), tmp_path / "x").build()

@@ -1,8 +1,8 @@
 """Training: configuration and presets, the trainer (progress, checkpoint/resume, seeding) and evaluation."""
 
 from quaton_fab.training.config import PRESETS, ConfigError, TrainConfig, preset
-from quaton_fab.training.evaluate import evaluate_network, simulate_design
-from quaton_fab.training.trainer import CheckpointError, Trainer, TrainingInterrupted, TrainResult
+from quaton_fab.training.evaluate import DeviceError, evaluate_network, simulate_design
+from quaton_fab.training.trainer import CheckpointError, Trainer, TrainingDiverged, TrainingInterrupted, TrainResult
 
 __all__ = [
     "PRESETS",
@@ -13,6 +13,8 @@ __all__ = [
     "TrainResult",
     "TrainingInterrupted",
     "CheckpointError",
+    "TrainingDiverged",
+    "DeviceError",
     "evaluate_network",
     "simulate_design",
 ]

@@ -15,6 +15,8 @@ from typing import Any
 __all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS"]
 
 TASKS = ("classify", "qpi")
+#: Largest accepted learning rate (an Adam step of 10 rad already scrambles every phase).
+MAX_LR = 10.0
 #: "constant" (the lab's choice) or "cosine" (lr·½(1 + cos(π·t/T)) over all T optimisation steps).
 LR_SCHEDULES = ("constant", "cosine")
 
@@ -140,8 +142,8 @@ class TrainConfig:
             raise ConfigError(f"quantizer settings must map method names to dicts, got {self.quantizer!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
-            raise ConfigError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.lr > MAX_LR:
+            raise ConfigError(f"lr {self.lr} is too large (at most {MAX_LR}); the phases are in radians")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary of every field."""

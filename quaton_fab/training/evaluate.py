@@ -18,18 +18,31 @@ from quaton_fab.design import Design
 from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.tasks import task_from_dict
 
-__all__ = ["evaluate_network", "simulate_design", "load_design_split", "resolve_device"]
+__all__ = ["evaluate_network", "simulate_design", "load_design_split", "resolve_device", "DeviceError"]
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[int, int], None]
 
 
+class DeviceError(ValueError):
+    """A device name that is unknown or not available on this machine."""
+
+
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
+    """``auto`` → CUDA when available, else CPU; ``cpu``, ``cuda`` or ``cuda:N`` otherwise (checked)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r} was asked for, but this torch build or machine has no CUDA GPU")
+        index = int(name[5:]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r} does not exist (this machine has {torch.cuda.device_count()} GPU(s))")
+        return torch.device(name)
+    raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 
 @torch.no_grad()

@@ -6,7 +6,8 @@ mini-batches (task loss + quantizer regularisers), then the validation split is 
 restored, tested on the held-out test split and returned as a :class:`~quaton_fab.design.Design`.
 
 Reproducibility and resume: every random draw comes from generators seeded by ``config.seed`` (mask
-initialisation, the per-epoch shuffle, the Gumbel noise through torch's global generator). A checkpoint
+initialisation, the per-epoch shuffle; the Gumbel noise comes from each GS quantizer's own seeded stream,
+kept in its buffers), and torch's global generator state is checkpointed too. A checkpoint
 (``checkpoint.pt`` in the run directory, tensors and plain containers only, loaded with ``weights_only=True``)
 is written after every epoch and when a stop is requested (Ctrl-C in the CLI). It stores the position inside
 the epoch, the optimizer state and the random state as of the start of the next step, so a resumed run ends in
@@ -36,7 +37,16 @@ from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
 from quaton_fab.training.evaluate import evaluate_network, resolve_device
 
-__all__ = ["Trainer", "TrainingInterrupted", "Callbacks", "build_level_set", "CHECKPOINT_NAME", "CheckpointError"]
+__all__ = [
+    "Trainer",
+    "TrainingInterrupted",
+    "TrainingDiverged",
+    "Callbacks",
+    "build_level_set",
+    "resolve_n_medium",
+    "CHECKPOINT_NAME",
+    "CheckpointError",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +65,10 @@ class TrainingInterrupted(RuntimeError):
 
 class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupted or from another version."""
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite (the learning rate is usually too high)."""
 
 
 class Callbacks(Protocol):
@@ -80,6 +94,22 @@ class _Silent:
         pass
 
 
+def resolve_n_medium(config: TrainConfig) -> float:
+    """Index of the medium around the masks: ``config.medium`` (name or number) if given, else ``n_medium``.
+
+    Raises:
+        ConfigError: both are given and disagree.
+    """
+    if config.medium is None:
+        return config.n_medium
+    from quaton_fab.fab.materials import parse_medium
+
+    n = parse_medium(config.medium, config.wavelength_m)[1]
+    if config.n_medium != 1.0 and abs(config.n_medium - n) > 1e-9:
+        raise ConfigError(f"medium {config.medium!r} (n = {n:.4f}) contradicts n_medium = {config.n_medium}")
+    return n
+
+
 def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | None]:
     """The level set the run trains on, and the fabrication assumptions it came from (if any).
 
@@ -100,7 +130,7 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
     from quaton_fab.fab.materials import get_material, parse_medium
 
     material = get_material(config.material)
-    n_medium = config.n_medium  # the medium light propagates in is the one around the masks
+    n_medium = resolve_n_medium(config)  # the medium light propagates in is the one around the masks
     medium_name = parse_medium(config.medium, config.wavelength_m)[0] if config.medium else f"n={n_medium:g}"
     phases = np.asarray(levels.phases, dtype=np.float64)
     if config.z_step_m is not None:
@@ -202,7 +232,7 @@ class Trainer:
             d_in_m=cfg.d_in,
             spacing_m=cfg.spacing_m,
             d_out_m=cfg.d_out,
-            n_medium=cfg.n_medium,
+            n_medium=resolve_n_medium(cfg),
             oversample=cfg.oversample,
             padding=cfg.padding,
         )
@@ -339,13 +369,15 @@ class Trainer:
                 loss = task.loss(intensity, labels, input_phase)
                 for q in network.phase_modules:
                     loss = loss + q.regularizer()
+                value = float(loss.detach())
+                if not math.isfinite(value):  # checked before the step, so the parameters stay usable
+                    raise TrainingDiverged(
+                        f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; lower the learning rate"
+                    )
                 _set_lr(optimizer, cfg, epoch * steps + step, cfg.epochs * steps)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; lower --lr")
                 running += value
                 count += 1
                 self.callbacks.on_step(epoch, step, value, _status(network))
