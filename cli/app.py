@@ -389,10 +389,10 @@ def quantizers(
 def export(
     design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
     format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff or all.")] = Format.all,
-    material: Annotated[str, typer.Option(help="Material (see `quaton-fab materials`) or n=1.52.")] = "ip-dip",
+    material: Annotated[Optional[str], typer.Option(help="Material (see `quaton-fab materials`) or n=1.52; default: the one the design was trained for, else ip-dip.")] = None,
     medium: Annotated[Optional[str], typer.Option(help="air, water, oil or an index (default: the design's n_medium).")] = None,
     base: Annotated[str, typer.Option(help="Base slab thickness under every pixel, e.g. 2um.")] = "2um",
-    z_step: Annotated[Optional[str], typer.Option("--z-step", help="Printer height step; heights are snapped to it.")] = None,
+    z_step: Annotated[Optional[str], typer.Option("--z-step", help="Printer height step; heights are snapped to it (default: the design's training z-step, if any).")] = None,
     stack: Annotated[bool, typer.Option(help="Also write one STL with all masks stacked at the design spacings.")] = False,
     omit_level0: Annotated[bool, typer.Option("--omit-level0/--keep-level0", help="GDS: leave level 0 (the base top) out.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Export directory (default DESIGN_DIR/export).")] = None,

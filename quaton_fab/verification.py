@@ -3,7 +3,8 @@
 For every exported format the files are read with their own libraries (gdstk for GDSII/OASIS, numpy-stl for
 STL, Pillow for PNG/TIFF), the per-mask level or height map is rebuilt, converted back to phases with the material
 model recorded in ``fab_sheet.json`` (φ = 2π(n_mat − n_med)·h/λ0), and the design's test metric is simulated
-with those phases. GDS must reproduce the level map exactly; STL, PNG and TIFF heights must lie within 1 nm.
+with those phases. Only the files listed in the fab sheet are read, and each must still have the SHA-256 recorded there. GDS must
+reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
-from quaton_fab.fab.heights import LevelTable, nearest_levels
+from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.training.evaluate import simulate_design
 
@@ -29,7 +30,6 @@ __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError"]
 
 log = logging.getLogger(__name__)
 
-HEIGHT_TOLERANCE_M = 1e-9
 
 
 class VerifyError(ValueError):
@@ -86,35 +86,67 @@ def _phase_key(phases: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(np.round(phases, 12)).tobytes()).hexdigest()
 
 
-def read_back(design: Design, export_dir: Path, table: LevelTable) -> list[tuple[str, str, np.ndarray, np.ndarray]]:
-    """Read every exported format: ``(label, reader, level map (L,N,N), heights above base (L,N,N) m)``."""
+@dataclass
+class _ReadBack:
+    """One exported format read back: level map and relief heights above the base, both (L, N, N)."""
+
+    label: str
+    reader: str
+    levels: np.ndarray
+    heights_m: np.ndarray
+    tolerance_m: float
+
+
+def read_back(design: Design, export_dir: Path, table: LevelTable, listed: set[str]) -> list[_ReadBack]:
+    """Read every exported format whose files the fab sheet lists (``listed``: file names)."""
     g = design.geometry
     snapped = np.asarray(table.snapped_height_m)
-    found: list[tuple[str, str, np.ndarray, np.ndarray]] = []
+    found: list[_ReadBack] = []
     for ext, reader in (("gds", "gdstk.read_gds"), ("oas", "gdstk.read_oas")):
-        path = export_dir / f"design.{ext}"
-        if path.is_file():
-            levels = gds_io.read_gds_levels(path, g.neurons, g.pitch_m, table.n)
-            found.append((path.name, reader, levels, snapped[levels]))
+        name = f"design.{ext}"
+        if name in listed:
+            levels = gds_io.read_gds_levels(export_dir / name, g.neurons, g.pitch_m, table.n)
+            found.append(_ReadBack(name, reader, levels, snapped[levels], HEIGHT_TOLERANCE_M))
     masks = range(1, g.layers + 1)
+
+    def height_map(read):
+        def load(path: Path) -> tuple[np.ndarray, float]:
+            heights, meta = read(path)
+            return heights, max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]))
+
+        return load
+
     for pattern, reader, load in (
-        ("mask_{}.stl", "numpy-stl", lambda p: stl_io.read_stl_heights(p, g.neurons, g.pitch_m, table.base_m)),
-        ("mask_{}_height.png", "Pillow", lambda p: read_height_png(p)[0] - table.base_m),
-        ("mask_{}_height.tif", "Pillow", lambda p: read_height_tiff(p)[0] - table.base_m),
+        ("mask_{}.stl", "numpy-stl",
+         lambda p: (stl_io.read_stl_heights(p, g.neurons, g.pitch_m, table.base_m), HEIGHT_TOLERANCE_M)),
+        ("mask_{}_height.png", "Pillow", height_map(read_height_png)),
+        ("mask_{}_height.tif", "Pillow", height_map(read_height_tiff)),
     ):
-        paths = [export_dir / pattern.format(l) for l in masks]
-        present = [p.is_file() for p in paths]
+        names = [pattern.format(l) for l in masks]
+        present = [n in listed for n in names]
         if not any(present):
             continue
         if not all(present):
-            missing = paths[present.index(False)]
-            raise VerifyError(f"{str(missing)!r} is missing while other masks of that format are present")
-        heights = np.stack([load(p) for p in paths])
-        levels = nearest_levels(heights, snapped)[0]
-        found.append((pattern.format("*"), reader, levels, heights))
+            raise VerifyError(f"the fab sheet lists {names[present.index(True)]} but not {names[present.index(False)]}")
+        loaded = [load(export_dir / n) for n in names]
+        heights = np.stack([h for h, _ in loaded])
+        found.append(_ReadBack(pattern.format("*"), reader, nearest_levels(heights, snapped)[0], heights,
+                               max(t for _, t in loaded)))
     if not found:
-        raise VerifyError(f"no exported GDS/OASIS/STL/PNG files found in {str(export_dir)!r}")
+        raise VerifyError(f"the fab sheet in {str(export_dir)!r} lists no GDS/OASIS/STL/PNG/TIFF files")
     return found
+
+
+def _changed_files(export_dir: Path, files: list[dict[str, Any]]) -> list[str]:
+    """Problems for listed files that are missing or whose SHA-256 differs from the fab sheet."""
+    problems = []
+    for entry in files:
+        path = export_dir / entry["name"]
+        if not path.is_file():
+            problems.append(f"{entry['name']}: listed in the fab sheet but missing")
+        elif hashlib.sha256(path.read_bytes()).hexdigest() != entry.get("sha256"):
+            problems.append(f"{entry['name']}: changed since export (SHA-256 differs from the fab sheet)")
+    return problems
 
 
 def verify_export(
@@ -146,7 +178,10 @@ def verify_export(
     if table.n != design.levels.n:
         raise VerifyError(f"the export has {table.n} levels, the design {design.levels.n}")
 
-    problems: list[str] = []
+    files = [f for f in sheet.get("files", []) if isinstance(f, dict) and "name" in f]
+    problems: list[str] = _changed_files(export, files)
+    if problems and any("missing" in p for p in problems):
+        raise VerifyError(problems[0])
     design_metrics = simulate_design(design, samples=samples, device=device, progress=progress)
     metric_name = design.metrics.get("primary", "accuracy")
     design_metric = float(design_metrics[metric_name])
@@ -154,19 +189,19 @@ def verify_export(
 
     rows: list[VerifyRow] = []
     cache: dict[str, float] = {}
-    dn = table.n_material - table.n_medium
-    for label, reader, levels, heights in read_back(design, export, table):
-        match = float(np.mean(levels == design.level_indices))
-        expected = np.asarray(table.snapped_height_m)[design.level_indices]
-        height_error = float(np.max(np.abs(heights - expected)))
-        if label.endswith((".gds", ".oas")) and match < 1.0:
-            problems.append(f"{label}: level map differs from the design at {int(np.sum(levels != design.level_indices))} pixels")
-        if height_error > HEIGHT_TOLERANCE_M:
-            problems.append(f"{label}: heights differ from the level table by up to {height_error * 1e9:.3g} nm")
-        phases = 2.0 * np.pi * dn * heights / table.wavelength_m
+    expected = np.asarray(table.snapped_height_m)[design.level_indices]
+    for item in read_back(design, export, table, {f["name"] for f in files}):
+        match = float(np.mean(item.levels == design.level_indices))
+        height_error = float(np.max(np.abs(item.heights_m - expected)))
+        if item.label.endswith((".gds", ".oas")) and match < 1.0:
+            differ = int(np.sum(item.levels != design.level_indices))
+            problems.append(f"{item.label}: level map differs from the design at {differ} pixels")
+        if height_error > item.tolerance_m:
+            problems.append(f"{item.label}: heights differ from the level table by up to {height_error * 1e9:.3g} nm")
+        phases = table.phases_of_heights(item.heights_m)
         key = _phase_key(phases)
         if key not in cache:
             metrics = simulate_design(design, samples=samples, phases_rad=phases, device=device, progress=progress)
             cache[key] = float(metrics[metric_name])
-        rows.append(VerifyRow(label, reader, match, height_error, cache[key], phases))
+        rows.append(VerifyRow(item.label, item.reader, match, height_error, cache[key], phases))
     return VerifyReport(metric_name, design_metric, reported, int(design_metrics["samples"]), rows, problems)

@@ -36,7 +36,24 @@ def test_tampered_files_fail_verification(design, tmp_path):
     export_design(design, tmp_path / "e", ExportOptions(formats=("stl",)))
     shutil.copy(tmp_path / "e" / "mask_2.stl", tmp_path / "e" / "mask_1.stl")
     report = verify_export(design, tmp_path / "e", samples=8, device="cpu")
-    assert not report.ok and "mask_*.stl" in report.problems[0]
+    assert not report.ok
+    assert any(p.startswith("mask_1.stl: changed since export") for p in report.problems)
+    assert any(p.startswith("mask_*.stl: heights differ") for p in report.problems)
+
+
+def test_stale_files_of_an_earlier_export_are_replaced(design, tmp_path):
+    out = tmp_path / "e"
+    export_design(design, out, ExportOptions(formats=("stl", "png")))
+    export_design(design, out, ExportOptions(formats=("gds",), base_m=3e-6, force=True))
+    assert sorted(p.name for p in out.iterdir()) == ["design.gds", "fab_sheet.json", "fab_sheet.md"]
+    assert verify_export(design, out, samples=8, device="cpu").ok
+
+
+def test_tall_parts_export_height_maps_with_a_coarser_grey_step(design, tmp_path):
+    # 140 µm of base no longer enters the height maps (relief only), and a coarse grey step is accepted.
+    result = export_design(design, tmp_path / "t", ExportOptions(formats=("png", "stl"), base_m=140e-6))
+    assert result.sheet["all_checks_passed"]
+    assert verify_export(design, tmp_path / "t", samples=8, device="cpu").ok
 
 
 def test_not_an_export_directory(design, tmp_path):
@@ -48,3 +65,13 @@ def test_medium_mismatch_is_refused(design, tmp_path):
     with pytest.raises(ExportError, match="n_medium"):
         export_design(design, tmp_path / "w", ExportOptions(formats=("gds",), medium="water"))
     assert not (tmp_path / "w").exists()
+
+
+def test_export_defaults_to_the_material_and_z_step_the_design_was_trained_for(design, tmp_path):
+    import dataclasses
+
+    trained = dataclasses.replace(design, fabrication={"material": "fused silica", "z_step_m": 50e-9})
+    result = export_design(trained, tmp_path / "a", ExportOptions(formats=("gds",)))
+    assert result.table.material == "fused silica" and result.table.z_step_m == 50e-9
+    other = export_design(trained, tmp_path / "b", ExportOptions(formats=("gds",), material="ip-dip"))
+    assert any("trained on the printable levels of fused silica" in w for w in other.warnings)

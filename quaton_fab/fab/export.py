@@ -10,13 +10,14 @@ Files (``L`` masks, numbered from 1):
   all masks side by side (see :mod:`quaton_fab.fab.gds` for the layer mapping);
 * ``mask_<l>.stl`` — one watertight height field per mask, binary STL in µm, base slab from z = 0;
 * ``stack.stl`` (with ``stack=True``) — all masks at the design spacings on spacers outside the aperture;
-* ``mask_<l>_height.png`` / ``.tif`` — 16-bit grayscale height maps above the substrate (base included; scale
-  in the PNG text chunks / TIFF ImageDescription and in the fab sheet);
+* ``mask_<l>_height.png`` / ``.tif`` — 16-bit grayscale maps of the relief above the base slab (for grayscale
+  lithography; scale in the PNG text chunks / TIFF ImageDescription and in the fab sheet);
 * ``fab_sheet.json`` + ``fab_sheet.md`` — the level table, material, geometry, files and checks.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -32,7 +33,7 @@ from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
-from quaton_fab.fab.heights import LevelTable, level_table
+from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, level_table
 from quaton_fab.fab.materials import get_material, parse_medium
 from quaton_fab.fab.sheet import build_fab_sheet, write_fab_sheet
 
@@ -41,7 +42,7 @@ __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FOR
 log = logging.getLogger(__name__)
 
 FORMATS = ("stl", "gds", "oas", "png", "tiff")
-HEIGHT_TOLERANCE_M = 1e-9
+DEFAULT_MATERIAL = "ip-dip"
 
 
 class ExportError(FabError):
@@ -54,17 +55,19 @@ class ExportOptions:
 
     Attributes:
         formats: any of ``stl``, ``gds``, ``oas``, ``png``, ``tiff``.
-        material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …).
+        material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …); default: the material the design
+            was trained for (``design.fabrication``), else IP-Dip.
         medium: medium around the masks (name or index); default the design's ``n_medium``.
-        base_m: base slab thickness under every pixel (m, > 0 for STL).
-        z_step_m: printer height step (m): heights snapped to multiples of it; None for exact heights.
+        base_m: base slab thickness under every pixel (m, > 0; the STL needs it, the height maps do not show it).
+        z_step_m: printer height step (m): heights snapped to multiples of it; default: the design's training
+            z-step if it had one, else exact heights.
         stack: also write ``stack.stl`` with all masks at the design spacings.
         omit_level0: leave level 0 (the base top) out of GDS/OASIS.
         force: overwrite existing files.
     """
 
     formats: tuple[str, ...] = FORMATS
-    material: str = "ip-dip"
+    material: str | None = None
     medium: str | None = None
     base_m: float = 2e-6
     z_step_m: float | None = None
@@ -110,7 +113,14 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
     """The design's level table for the chosen material/medium/base/z-step, with warnings for the user."""
     g = design.geometry
     warnings: list[str] = []
-    material = get_material(options.material)
+    trained = design.fabrication or {}
+    material = get_material(options.material or trained.get("material") or DEFAULT_MATERIAL)
+    z_step_m = options.z_step_m if options.z_step_m is not None else trained.get("z_step_m")
+    if trained.get("material") and get_material(trained["material"]).name != material.name:
+        warnings.append(
+            f"the design was trained on the printable levels of {trained['material']}; exporting it in "
+            f"{material.name} changes the printed phases (retrain with --material {material.name})"
+        )
     if not material.in_range(g.wavelength_m):
         warnings.append(
             f"{material.name}: λ0 = {g.wavelength_m * 1e9:.1f} nm is outside the validity range of its index formula"
@@ -128,11 +138,11 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
             )
     table = level_table(
         np.asarray(design.levels.phases, dtype=np.float64), material, g.wavelength_m, n_medium,
-        options.base_m, options.z_step_m,
+        options.base_m, z_step_m,
     )
-    if options.z_step_m is not None and table.max_abs_phase_error_rad > 1e-6:
+    if z_step_m is not None and table.max_abs_phase_error_rad > 1e-6:
         warnings.append(
-            f"snapping heights to {options.z_step_m * 1e9:.0f} nm steps changes level phases by up to "
+            f"snapping heights to {z_step_m * 1e9:.0f} nm steps changes level phases by up to "
             f"{table.max_abs_phase_error_rad:.3f} rad; train with --material/--z-step to make them agree"
         )
     return table, warnings
@@ -155,6 +165,7 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
             raise ExportError(f"{str(out / clashes[0])!r} already exists; use --force to overwrite or another --out")
     if ("stl" in options.formats) and options.base_m <= 0:
         raise ExportError(f"STL export needs a base slab thicker than 0 (got base = {options.base_m} m)")
+    previous = _previous_export_files(out) if options.force else []
     table, warnings = export_level_table(design, options)
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +196,8 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         if failed:
             raise ExportError(f"exported files failed their read-back checks: {', '.join(failed)}")
         out.mkdir(parents=True, exist_ok=True)
+        for stale in sorted(set(previous) - set(names)):  # files of an earlier export that this one replaces
+            (out / stale).unlink(missing_ok=True)
         final = []
         for name in names:
             os.replace(staging / name, out / name)
@@ -193,6 +206,18 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         shutil.rmtree(staging, ignore_errors=True)
     log.info("exported %d files to %s", len(final), out)
     return ExportResult(files=final, sheet=sheet, table=table, warnings=warnings)
+
+
+def _previous_export_files(out: Path) -> list[str]:
+    """File names listed by an earlier export's fab sheet in ``out`` (plain names only), else none."""
+    sheet = out / "fab_sheet.json"
+    if not sheet.is_file():
+        return []
+    try:
+        files = json.loads(sheet.read_text(encoding="utf-8")).get("files", [])
+        return [f["name"] for f in files if isinstance(f.get("name"), str) and "/" not in f["name"]]
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return []
 
 
 def _write_all(
@@ -238,10 +263,19 @@ def _write_all(
             extra.setdefault("stl", []).append(_jsonable(stats))
             written.append(path)
         if options.stack:
+            # Between two relief planes the light also crosses the next plate's base slab (index n_mat). A slab of
+            # thickness t acts like t·n_med/n_mat of medium (paraxial), so the plates are spaced by
+            # spacing + t·(1 − n_med/n_mat) to keep the design's optical distance.
+            plate_pitch_m = g.spacing_m + options.base_m * (1.0 - table.n_medium / table.n_material)
             path = folder / "stack.stl"
-            stats = stl_io.write_stack_stl(path, list(heights), g.pitch_m, options.base_m, g.spacing_m)
+            stats = stl_io.write_stack_stl(path, list(heights), g.pitch_m, options.base_m, plate_pitch_m)
             checks["stl stack: watertight"] = bool(stats.get("watertight", False))
-            extra["stack"] = _jsonable(stats)
+            extra["stack"] = {
+                **_jsonable(stats),
+                "plate_pitch_m": plate_pitch_m,
+                "optics": "plate pitch = spacing + base·(1 − n_med/n_mat): the base slab each hop crosses counts "
+                "as base·n_med/n_mat of medium (paraxial); d_in and d_out are not part of the part",
+            }
             written.append(path)
     for fmt, ext, write, read in (
         ("png", "png", write_height_png, read_height_png),
@@ -251,11 +285,11 @@ def _write_all(
             continue
         for l in range(g.layers):
             path = folder / f"mask_{l + 1}_height.{ext}"
-            total = heights[l] + options.base_m
-            meta = write(path, total, pitch_m=g.pitch_m)
+            meta = write(path, heights[l], pitch_m=g.pitch_m)
             back, _ = read(path)
-            error = float(np.max(np.abs(back - total)))
-            checks[f"{fmt} mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
+            error = float(np.max(np.abs(back - heights[l])))
+            tolerance = max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]))
+            checks[f"{fmt} mask {l + 1}: heights read back within {tolerance * 1e9:g} nm"] = bool(error <= tolerance)
             extra.setdefault(fmt, []).append(_jsonable(meta))
             written.append(path)
     return written, checks, extra

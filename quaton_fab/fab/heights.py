@@ -37,6 +37,10 @@ def _frozen(a: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Heights read back from an exported file must match the level table to this (m), unless the format's own
+#: quantisation (a height-map grey step) is coarser.
+HEIGHT_TOLERANCE_M = 1e-9
+
 _ARRAY_FIELDS = ("k", "phase_rad", "height_m", "snapped_height_m", "snapped_phase_rad", "phase_error_rad")
 
 
@@ -105,6 +109,10 @@ class LevelTable:
         if self.z_step_m is None:
             return None
         return np.floor(self.snapped_height_m / self.z_step_m + 0.5).astype(np.int64)
+
+    def phases_of_heights(self, height_m: np.ndarray) -> np.ndarray:
+        """Phase delay (rad, same shape) of relief heights above the base (m) in this table's material model."""
+        return 2.0 * math.pi * self.delta_n * np.asarray(height_m, dtype=np.float64) / self.wavelength_m
 
     @property
     def max_abs_phase_error_rad(self) -> float:
