@@ -83,12 +83,13 @@ class Material:
     def index(self, wavelength_m: float) -> float:
         """Refractive index n at the vacuum wavelength ``wavelength_m`` (m).
 
-        Outside the validity range the formula is still evaluated (extrapolated) and a warning is logged;
-        callers that must show it to the user check :meth:`in_range` themselves.
+        Outside the validity range the formula is still evaluated (extrapolated) and an info message is
+        logged; callers that must show it to the user check :meth:`in_range` themselves (export warns, the
+        material table marks the row).
         """
         lam_m = _check_wavelength(wavelength_m)
         if not self.in_range(lam_m):
-            logger.warning(
+            logger.info(
                 "%s: wavelength %.4g nm is outside the validity range %.4g–%.4g nm of %s; extrapolating",
                 self.name, lam_m * 1e9, self.lambda_min_m * 1e9, self.lambda_max_m * 1e9, self.source,
             )
@@ -364,12 +365,17 @@ def _range_text(m: Material) -> str:
 
 
 def _row(m: Material, wavelength_m: float) -> dict:
-    """One table row: name, model, n at ``wavelength_m``, validity range (m, and as text), source, nominal."""
+    """One table row: name, model, n at ``wavelength_m`` (None where the formula gives no real index),
+    validity range (m, and as text), source, nominal."""
+    try:
+        n: float | None = m.index(wavelength_m)
+    except MaterialError:
+        n = None
     return {
         "name": m.name,
         "model": m.model,
         "wavelength_m": wavelength_m,
-        "n": m.index(wavelength_m),
+        "n": n,
         "in_range": m.in_range(wavelength_m),
         "lambda_min_m": m.lambda_min_m,
         "lambda_max_m": _finite_or_none(m.lambda_max_m),

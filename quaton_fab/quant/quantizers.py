@@ -343,8 +343,13 @@ class Quantizer(nn.Module, ABC):
         return torch.zeros((), dtype=dtype, device=device)
 
     def settings(self) -> dict[str, Any]:
-        """JSON-able method description; ``make_quantizer(s["method"], levels, shape, **s)`` rebuilds it."""
-        return {"method": self.method, **asdict(self.config)}
+        """JSON-able method description; ``make_quantizer(s["method"], levels, shape, **s)`` rebuilds it.
+
+        ``state`` records the schedule/learned values at the time of the call (e.g. PSQ-LT's learned κ and
+        slope, the final GS temperature); it describes the trained mask and is ignored when rebuilding.
+        """
+        state = {key: float(value) for key, value in self.status().items()}
+        return {"method": self.method, **asdict(self.config), "state": state}
 
     def status(self) -> dict[str, float]:
         """Live schedule values for a progress display."""
@@ -573,7 +578,7 @@ def make_quantizer(
     stated = given.pop("method", name)
     if _normalise_method(stated) != name:
         raise QuantizerError(f"settings are for method {stated!r}, not {name!r}")
-    for key in cls.info_keys:
+    for key in (*cls.info_keys, "state"):
         given.pop(key, None)
     allowed = [f.name for f in fields(cls.config_type)]
     unknown = sorted(set(given) - set(allowed))

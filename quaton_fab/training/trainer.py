@@ -440,20 +440,36 @@ class Trainer:
 
     # ------------------------------------------------------------------ artefact
     def _make_design(self, parts: _Parts, history, best, train_time: float) -> Design:
-        """Test the best state on the held-out split and package it as a Design."""
+        """Package the best state as a Design and test it on the held-out split with its exported phases."""
         cfg = self.config
         network, task, data = parts.network, parts.task, parts.data
         network.eval()
-        indices = torch.stack([q.level_indices() for q in network.phase_modules]).cpu().numpy()
-        exported = torch.as_tensor(
-            np.asarray(parts.levels.phases, dtype=np.float64)[indices], dtype=torch.float32, device=parts.device
+        design = Design(
+            geometry=network.geometry,
+            levels=parts.levels,
+            level_indices=torch.stack([q.level_indices() for q in network.phase_modules]).cpu().numpy(),
+            encoding=parts.encoding.to_dict(),
+            task=task.to_dict(),
+            method={"name": cfg.method, "per_mask": [q.settings() for q in network.phase_modules]},
+            dataset={
+                "spec": cfg.dataset,
+                "train_samples": cfg.train_samples,
+                "val_samples": cfg.val_samples,
+                "test_samples": cfg.test_samples,
+                "seed": cfg.seed,
+                **data.info,
+            },
+            training={**cfg.to_dict(), "history": history, "torch": torch.__version__},
+            seed=cfg.seed,
+            fabrication=parts.fabrication,
         )
+        exported = torch.as_tensor(design.phases_rad(), dtype=torch.float32, device=parts.device)
         test = evaluate_network(
             network, task, parts.encoding, data.test.images, data.test.labels,
             batch_size=cfg.eval_batch_size, phases=exported,
             progress=lambda d, t: self.callbacks.on_eval("test", d, t),
         )
-        metrics: dict[str, Any] = {
+        design.metrics = {
             "primary": task.primary_metric,
             "test": test,
             "best_epoch": best["epoch"],
@@ -461,36 +477,13 @@ class Trainer:
             "train_time_s": round(train_time, 2),
             "evaluated_with": "exported level phases (hard quantization)",
         }
-        fp_phases = None
         if cfg.method == "fp":
             # FP is the unconstrained upper bound; its exported masks are its post-quantization (PQ).
-            unquantized = evaluate_network(
+            design.metrics["test_unquantized"] = evaluate_network(
                 network, task, parts.encoding, data.test.images, data.test.labels, batch_size=cfg.eval_batch_size
             )
-            metrics["test_unquantized"] = unquantized
-            fp_phases = network.current_phases().detach().cpu().numpy().astype(np.float64)
-        dataset = {
-            "spec": cfg.dataset,
-            "train_samples": cfg.train_samples,
-            "val_samples": cfg.val_samples,
-            "test_samples": cfg.test_samples,
-            "seed": cfg.seed,
-            **data.info,
-        }
-        design = Design(
-            geometry=network.geometry,
-            levels=parts.levels,
-            level_indices=indices,
-            encoding=parts.encoding.to_dict(),
-            task=task.to_dict(),
-            method={"name": cfg.method, "per_mask": [q.settings() for q in network.phase_modules]},
-            dataset=dataset,
-            training={**cfg.to_dict(), "history": history, "torch": torch.__version__},
-            metrics=metrics,
-            seed=cfg.seed,
-            fabrication=parts.fabrication,
-            fp_phases_rad=fp_phases,
-        )
+            design.fp_phases_rad = network.current_phases().detach().cpu().numpy().astype(np.float64)
+            design.validate()
         return design
 
 
