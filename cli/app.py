@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from quaton_fab import __version__
-from quaton_fab.units import format_length, parse_length
+from quaton_fab.units import format_length, parse_length, parse_phase_list
 
 app = typer.Typer(
     name="quaton-fab",
@@ -120,7 +120,9 @@ def train(
     task: Annotated[Optional[Task], typer.Option(help="classify (detector regions) or qpi (phase → intensity).")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="mnist, fashion-mnist, rbc, synthetic, idx:PATH, cifar10:PATH, folder:PATH, npz:PATH.")] = None,
     method: Annotated[Optional[Method], typer.Option(help="QAT method.")] = None,
-    levels: Annotated[Optional[int], typer.Option(help="Number of phase levels n.", min=2)] = None,
+    levels: Annotated[Optional[int], typer.Option(help="Number of phase levels n (default set: 2πk/n, uniform on the circle).", min=2)] = None,
+    level_range: Annotated[Optional[str], typer.Option("--level-range", help="n levels on [lo, hi], both ends included, e.g. 0,1.99pi (the lab's convention).")] = None,
+    level_phases: Annotated[Optional[str], typer.Option("--level-phases", help="Explicit level phases, e.g. 0,0.5pi,pi,1.5pi (overrides --levels).")] = None,
     layers: Annotated[Optional[int], typer.Option(help="Number of phase masks L.", min=1)] = None,
     neurons: Annotated[Optional[int], typer.Option(help="Neurons per side N.", min=1)] = None,
     pitch: Annotated[Optional[str], typer.Option(help="Neuron pitch, e.g. 1um.")] = None,
@@ -170,6 +172,8 @@ def train(
             dataset=dataset,
             method=method.value if method else None,
             levels=levels,
+            level_range_rad=_level_range(level_range),
+            level_phases_rad=tuple(parse_phase_list(level_phases, name="--level-phases")) if level_phases else None,
             layers=layers,
             neurons=neurons,
             pitch_m=length(pitch, "--pitch"),
@@ -224,6 +228,16 @@ def train(
     _print_metrics(design)
     console.print(f"Design saved to [bold]{run_dir}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
     console.print(f"Next: [bold]quaton-fab export {run_dir} --format all --material ip-dip[/]")
+
+
+def _level_range(text: Optional[str]) -> Optional[tuple[float, float]]:
+    """``lo,hi`` phases for --level-range."""
+    if text is None:
+        return None
+    values = parse_phase_list(text, name="--level-range")
+    if len(values) != 2 or not values[0] < values[1]:
+        fail(f"--level-range needs two phases lo,hi with lo < hi, got {text!r}")
+    return values[0], values[1]
 
 
 def _print_config(config: Any) -> None:

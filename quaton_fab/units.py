@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 
-__all__ = ["UnitError", "parse_length", "format_length", "LENGTH_UNITS"]
+__all__ = ["UnitError", "parse_length", "format_length", "parse_phase", "parse_phase_list", "LENGTH_UNITS"]
 
 #: Accepted unit suffixes and their size in metres.
 LENGTH_UNITS: dict[str, float] = {
@@ -81,3 +81,30 @@ def format_length(value_m: float, *, digits: int = 4) -> str:
         if magnitude < scale * 1000:
             return f"{value_m / scale:.{digits}g} {unit}"
     return f"{value_m:.{digits}g} m"
+
+
+_PHASE_UNITS = {"rad": 1.0, "pi": math.pi, "π": math.pi, "deg": math.pi / 180.0}
+_PHASE_PATTERN = re.compile(rf"^\s*({_NUMBER})?\s*(rad|pi|π|deg)?\s*$")
+
+
+def parse_phase(text: str, *, name: str = "phase") -> float:
+    """Parse a phase such as ``1.99pi``, ``π``, ``3.1rad``, ``90deg`` or ``1.57`` (plain numbers are radians).
+
+    Returns radians (finite, ≥ 0: phases here are material delays). Raises UnitError naming ``name``.
+    """
+    match = _PHASE_PATTERN.match(text or "")
+    if not match or (match.group(1) is None and match.group(2) in (None, "rad", "deg")):
+        raise UnitError(f"{name}: cannot read {text!r} as a phase; use e.g. 1.99pi, 3.1rad, 90deg or 1.57")
+    number, unit = match.groups()
+    value = (1.0 if number is None else float(number)) * _PHASE_UNITS[unit or "rad"]
+    if not math.isfinite(value) or value < 0:
+        raise UnitError(f"{name}: {text!r} must be a finite phase ≥ 0")
+    return value
+
+
+def parse_phase_list(text: str, *, name: str = "phases") -> list[float]:
+    """Parse comma-separated phases (see :func:`parse_phase`), e.g. ``0,1.99pi`` → ``[0.0, 6.2518…]``."""
+    parts = [p for p in (text or "").split(",")]
+    if not text or any(not p.strip() for p in parts):
+        raise UnitError(f"{name}: expected comma-separated phases such as 0,1.99pi, got {text!r}")
+    return [parse_phase(p, name=name) for p in parts]

@@ -130,3 +130,16 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues(tmp_path):
     result = run("train", "--out", str(out), "--resume")
     assert result.exit_code == 0, result.output
     assert "Resuming" in result.output and (out / "design.json").is_file()
+
+
+def test_level_set_options(tmp_path):
+    out = tmp_path / "range"
+    assert run("train", *TINY, "--levels", "4", "--level-range", "0,1.99pi", "--out", str(out)).exit_code == 0
+    levels = json.loads((out / "design.json").read_text())["levels"]
+    assert levels["kind"] == "range" and levels["phases_rad"][-1] == pytest.approx(1.99 * 3.141592653589793)
+    out = tmp_path / "list"
+    assert run("train", *TINY, "--level-phases", "0,0.5pi,pi", "--out", str(out)).exit_code == 0
+    assert len(json.loads((out / "design.json").read_text())["levels"]["phases_rad"]) == 3
+    assert_one_line_error(run("train", *TINY, "--level-range", "pi,0", "--out", str(tmp_path / "x")), "--level-range")
+    assert_one_line_error(run("train", *TINY, "--level-phases", "0,1 turn", "--out", str(tmp_path / "y")),
+                          "--level-phases")

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from quaton_fab.units import UnitError, format_length, parse_length
+from quaton_fab.units import UnitError, format_length, parse_length, parse_phase, parse_phase_list
 
 
 @pytest.mark.parametrize(
@@ -54,3 +54,24 @@ def test_format_length_picks_readable_units():
     assert format_length(780e-9) == "780 nm"
     assert format_length(30.2e-6) == "30.2 µm"
     assert format_length(1.5e-3) == "1.5 mm"
+
+
+@pytest.mark.parametrize(
+    "text, radians",
+    [("1.99pi", 1.99 * math.pi), ("pi", math.pi), ("π", math.pi), ("0.5π", 0.5 * math.pi), ("3.1rad", 3.1),
+     ("90deg", math.pi / 2), ("1.57", 1.57), ("0", 0.0)],
+)
+def test_accepted_phases(text, radians):
+    assert math.isclose(parse_phase(text), radians, rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("text", ["", "rad", "-1pi", "nan", "2 turns", "1e999pi"])
+def test_rejected_phases(text):
+    with pytest.raises(UnitError, match="--level-range"):
+        parse_phase(text, name="--level-range")
+
+
+def test_phase_lists():
+    assert parse_phase_list("0,1.99pi") == [0.0, 1.99 * math.pi]
+    with pytest.raises(UnitError):
+        parse_phase_list("0,,pi")

@@ -83,6 +83,9 @@ class TrainConfig:
     threads: int | None = None
 
     def __post_init__(self) -> None:
+        if self.level_phases_rad is not None:
+            self.level_phases_rad = tuple(float(p) for p in self.level_phases_rad)
+            self.levels = len(self.level_phases_rad)  # an explicit list fixes the level count
         self.validate()
 
     # ------------------------------------------------------------------
@@ -111,6 +114,12 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.levels < 2:
             raise ConfigError(f"levels must be at least 2, got {self.levels}")
+        if self.level_range_rad is not None:
+            lo, hi = self.level_range_rad
+            if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+                raise ConfigError(f"level_range_rad must be finite with 0 ≤ lo < hi, got {self.level_range_rad}")
+        if self.level_range_rad is not None and self.level_phases_rad is not None:
+            raise ConfigError("give either level_range_rad or level_phases_rad, not both")
         for name in ("pitch_m", "wavelength_m", "spacing_m", "lr", "n_medium", "temperature", "phase_scale_rad"):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
