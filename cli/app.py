@@ -52,6 +52,22 @@ class Method(str, Enum):
     psq_lt = "psq-lt"
 
 
+class MaskModel(str, Enum):
+    relief = "relief"
+    thin = "thin"
+
+
+class Orientation(str, Enum):
+    base_first = "base-first"
+    relief_first = "relief-first"
+
+
+class EvalFidelity(str, Enum):
+    design = "design"
+    reference = "reference"
+    both = "both"
+
+
 class Format(str, Enum):
     stl = "stl"
     gds = "gds"
@@ -130,7 +146,12 @@ def train(
     spacing: Annotated[Optional[str], typer.Option(help="Mask-to-mask distance, e.g. 30um (also d_in/d_out unless given).")] = None,
     d_in: Annotated[Optional[str], typer.Option("--d-in", help="Input plane → first mask distance.")] = None,
     d_out: Annotated[Optional[str], typer.Option("--d-out", help="Last mask → detector distance.")] = None,
-    oversample: Annotated[Optional[int], typer.Option(help="Simulation pixels per neuron side (s).", min=1)] = None,
+    oversample: Annotated[Optional[str], typer.Option(help="Simulation pixels per neuron side: auto (the sampling rule s = ceil(2·pitch·n_med/λ0), default) or an integer.")] = None,
+    allow_undersampling: Annotated[bool, typer.Option("--allow-undersampling", help="Accept an --oversample below the sampling rule (warned about and recorded).")] = False,
+    model: Annotated[Optional[MaskModel], typer.Option(help="Mask model: relief (multislice through the printed relief, default) or thin (one phase screen).")] = None,
+    base: Annotated[Optional[str], typer.Option(help="Base slab under each relief, e.g. 2um (relief model; default 2um).")] = None,
+    max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Largest relief slice, e.g. 100nm (default: one slice per level step).")] = None,
+    orientation: Annotated[Optional[Orientation], typer.Option(help="base-first (light enters through the base, default) or relief-first.")] = None,
     epochs: Annotated[Optional[int], typer.Option(min=1)] = None,
     batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1)] = None,
     lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
@@ -150,7 +171,10 @@ def train(
 
     Ctrl-C stops after the current step and saves a checkpoint; `--resume` continues it to the same result.
     """
-    given = {k: v for k, v in locals().items() if k not in {"preset", "out", "resume", "force"} and v is not None}
+    given = {
+        k: v for k, v in locals().items()
+        if k not in {"preset", "out", "resume", "force"} and v is not None and v is not False
+    }
     from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
     from quaton_fab.training.report import write_figures, write_metrics
 
@@ -181,7 +205,12 @@ def train(
             spacing_m=length(spacing, "--spacing"),
             d_in_m=length(d_in, "--d-in", allow_zero=True),
             d_out_m=length(d_out, "--d-out", allow_zero=True),
-            oversample=oversample,
+            oversample=_oversample(oversample),
+            allow_undersampling=allow_undersampling or None,
+            model=model.value if model else None,
+            base_m=length(base, "--base", allow_zero=True),
+            max_slice_m=length(max_slice, "--max-slice"),
+            orientation=orientation.value if orientation else None,
             epochs=epochs,
             batch_size=batch_size,
             lr=lr,
@@ -196,11 +225,11 @@ def train(
         )
         config = make_preset(preset, **overrides)
 
-    _print_config(config)
     trainer = Trainer(config, run_dir)
     metric = "accuracy" if config.task == "classify" else "ssim"
     with console.status("loading data and building the network…"):
-        trainer.build()
+        parts = trainer.build()
+    _print_config(config, parts.network)
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -230,6 +259,19 @@ def train(
     console.print(f"Next: [bold]quaton-fab export {run_dir} --format all --material ip-dip[/]")
 
 
+def _oversample(text: Optional[str]) -> int | str | None:
+    """``auto`` or a positive integer for --oversample."""
+    if text is None or text.strip().lower() == "auto":
+        return None if text is None else "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        fail(f"--oversample must be 'auto' or a positive integer, got {text!r}")
+    if value < 1:
+        fail(f"--oversample must be 'auto' or a positive integer, got {text!r}")
+    return value
+
+
 def _level_range(text: Optional[str]) -> Optional[tuple[float, float]]:
     """``lo,hi`` phases for --level-range."""
     if text is None:
@@ -240,12 +282,24 @@ def _level_range(text: Optional[str]) -> Optional[tuple[float, float]]:
     return values[0], values[1]
 
 
-def _print_config(config: Any) -> None:
+def _print_config(config: Any, network: Any) -> None:
+    g = network.geometry
     table = Table(title="training configuration", show_header=False, box=None)
+    sampling = f"oversample {g.oversample} (rule: s ≥ {g.rule_oversample}" + (
+        ")" if g.meets_sampling_rule else ", [red]NOT MET: under-sampled[/])"
+    )
+    if network.relief is None:
+        mask_model = "thin phase screens"
+    else:
+        r = network.relief
+        mask_model = (f"printed relief in {config.effective_material} (n {r.n_material:.4f}), base "
+                      f"{format_length(r.base_m)}, top {format_length(r.top_m)}, {len(r.slice_edges_m()) - 1} slices, "
+                      f"{r.orientation}")
     rows = [
         ("task / dataset", f"{config.task} / {config.dataset}"),
-        ("method / levels", f"{config.method} / {config.levels}" + (f" (snapped to {format_length(config.z_step_m)} steps of {config.material})" if config.z_step_m else "")),
-        ("masks", f"{config.layers} × {config.neurons}² neurons, pitch {format_length(config.pitch_m)}, oversample {config.oversample}"),
+        ("method / levels", f"{config.method} / {config.levels}" + (f" (snapped to {format_length(config.z_step_m)} steps of {config.effective_material})" if config.z_step_m else "")),
+        ("masks", f"{config.layers} × {config.neurons}² neurons, pitch {format_length(config.pitch_m)}, {sampling}"),
+        ("mask model", mask_model),
         ("distances", f"d_in {format_length(config.d_in)}, spacing {format_length(config.spacing_m)}, d_out {format_length(config.d_out)}"),
         ("light", f"λ0 {format_length(config.wavelength_m)}, medium {config.medium or config.n_medium}"),
         ("optimiser", f"Adam lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"),
@@ -279,21 +333,59 @@ def evaluate(
     design_dir: Annotated[Path, typer.Argument(help="A design directory (design.json + masks.npz).")],
     dataset: Annotated[Optional[str], typer.Option(help="Evaluate on another dataset spec (default: the design's own test split).")] = None,
     test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1)] = None,
+    fidelity: Annotated[Optional[EvalFidelity], typer.Option(help="design: the design's own training model (reproduces its reported metric); reference: the printed object (sampling rule + relief model); both (default).")] = None,
+    model: Annotated[Optional[MaskModel], typer.Option(help="Override the mask model (relief or thin) of the simulation.")] = None,
+    oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule) or an integer.")] = None,
+    material: Annotated[Optional[str], typer.Option(help="Relief material when the design records none (default ip-dip).")] = None,
+    base: Annotated[Optional[str], typer.Option(help="Base slab of the relief (default: the design's, else 2um).")] = None,
+    max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer relief slices, e.g. 50nm.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Re-simulate a saved design from its files and report its test metric."""
+    """Re-simulate a saved design from its files: at its training fidelity and as the printed object."""
+    import dataclasses
+
     from quaton_fab.design import Design
     from quaton_fab.training import simulate_design
+    from quaton_fab.training.evaluate import Fidelity, default_relief, design_fidelity, reference_fidelity
 
     from .progress import eval_progress
 
     design = Design.load(design_dir)
-    progress, update = eval_progress(console, "simulating test split")
-    with progress:
-        metrics = simulate_design(design, dataset=dataset, samples=test_samples, device=device, progress=update)
+    g = design.geometry
+    s_over = _oversample(oversample)
+    s_value = g.rule_oversample if s_over == "auto" else s_over
+    custom = model is not None or s_over is not None or material is not None or base is not None or max_slice is not None
+    runs: list[Fidelity] = []
+    if custom:
+        relief = None
+        if (model or MaskModel(design.model)) is MaskModel.relief:
+            relief = default_relief(design, material=material, base_m=length(base, "--base", allow_zero=True))
+            if max_slice is not None:
+                relief = dataclasses.replace(relief, max_slice_m=length(max_slice, "--max-slice"))
+        runs.append(Fidelity(int(s_value or g.oversample), relief, "custom"))
+    else:
+        which = (fidelity or EvalFidelity.both).value
+        if which in ("design", "both"):
+            runs.append(design_fidelity(design))
+        if which in ("reference", "both"):
+            ref = reference_fidelity(design)
+            if not runs or ref.to_dict() | {"label": ""} != runs[0].to_dict() | {"label": ""}:
+                runs.append(ref)
+            else:
+                runs[0] = dataclasses.replace(runs[0], label="design = reference")
+    results = []
+    for fid in runs:
+        console.print(f"[dim]{fid.label}:[/] {fid.describe(g)}", highlight=False, soft_wrap=True)
+        progress, update = eval_progress(console, f"simulating test split ({fid.label})")
+        with progress:
+            results.append(simulate_design(design, dataset=dataset, samples=test_samples, fidelity=fid, device=device,
+                                           progress=update))
+    metrics = results[0]
     primary = design.metrics.get("primary", "accuracy")
     reported = design.metrics.get("test", {}).get(primary)
-    table = Table(title=f"{design_dir}: re-simulated from design.json + masks.npz")
+    for fid, values in zip(runs[1:], results[1:]):
+        console.print(f"{primary} at {fid.label} fidelity: {values[primary]:.4f}", soft_wrap=True)
+    table = Table(title=f"{design_dir}: re-simulated from design.json + masks.npz ({runs[0].label})")
     table.add_column("metric")
     table.add_column("re-simulated", justify="right")
     table.add_column("reported", justify="right")
@@ -304,8 +396,10 @@ def evaluate(
                           "" if rep is None else (f"{rep:.4f}" if isinstance(rep, float) else str(rep)))
     console.print(table)
     if reported is not None and dataset is None and test_samples is None:
-        gap = metrics[primary] - reported
-        console.print(f"{primary}: re-simulated {metrics[primary]:.4f}, reported {reported:.4f}, gap {gap:+.2e}")
+        for fid, values in zip(runs, results):
+            gap = values[primary] - reported
+            console.print(f"{primary} ({fid.label}): re-simulated {values[primary]:.4f}, reported {reported:.4f}, "
+                          f"gap {gap:+.2e}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------------- inspect
@@ -331,7 +425,15 @@ def inspect(
                   f"aperture {format_length(g.neurons * g.pitch_m)}")
     table.add_row("distances", f"d_in {format_length(g.d_in_m)}, spacing {format_length(g.spacing_m)}, "
                   f"d_out {format_length(g.d_out_m)}")
-    table.add_row("light", f"λ0 {format_length(g.wavelength_m)}, n_medium {g.n_medium}, oversample {g.oversample}")
+    table.add_row("light", f"λ0 {format_length(g.wavelength_m)}, n_medium {g.n_medium}")
+    table.add_row("sampling", f"oversample {g.oversample}, rule s ≥ {g.rule_oversample}: "
+                  + ("met" if g.meets_sampling_rule else "[red]NOT MET (under-sampled: the printed part differs)[/]"))
+    if design.relief is None:
+        table.add_row("mask model", "[yellow]thin phase screens[/] (not trained through the printed relief)")
+    else:
+        r = design.relief
+        table.add_row("mask model", f"printed relief, n {r.n_material:.4f}, base {format_length(r.base_m)}, top "
+                      f"{format_length(r.top_m)}, {len(r.slice_edges_m()) - 1} slices, {r.orientation}")
     table.add_row("levels", f"{design.levels.n} ({design.levels.kind}): "
                   + ", ".join(f"{p:.3f}" for p in design.levels.phases) + " rad")
     usage = design.level_counts().sum(axis=0)
@@ -405,7 +507,7 @@ def export(
     format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff or all.")] = Format.all,
     material: Annotated[Optional[str], typer.Option(help="Material (see `quaton-fab materials`) or n=1.52; default: the one the design was trained for, else ip-dip.")] = None,
     medium: Annotated[Optional[str], typer.Option(help="air, water, oil or an index (default: the design's n_medium).")] = None,
-    base: Annotated[str, typer.Option(help="Base slab thickness under every pixel, e.g. 2um.")] = "2um",
+    base: Annotated[Optional[str], typer.Option(help="Base slab thickness under every pixel, e.g. 2um (default: the base the design was trained through, else 2um).")] = None,
     z_step: Annotated[Optional[str], typer.Option("--z-step", help="Printer height step; heights are snapped to it (default: the design's training z-step, if any).")] = None,
     stack: Annotated[bool, typer.Option(help="Also write one STL with all masks stacked at the design spacings.")] = False,
     omit_level0: Annotated[bool, typer.Option("--omit-level0/--keep-level0", help="GDS: leave level 0 (the base top) out.")] = False,
@@ -421,7 +523,7 @@ def export(
         formats=FORMATS if format is Format.all else (format.value,),
         material=material,
         medium=medium,
-        base_m=parse_length(base, name="--base"),
+        base_m=length(base, "--base"),
         z_step_m=length(z_step, "--z-step"),
         stack=stack,
         omit_level0=omit_level0,
@@ -450,30 +552,48 @@ def export(
 def verify(
     design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
     export_dir: Annotated[Path, typer.Argument(help="The export directory written by `quaton-fab export`.")],
-    test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1, help="Fewer test samples for a quick check.")] = None,
+    test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1, help="Fewer test samples for a quick check (the result is then not recorded in the fab sheet).")] = None,
+    tolerance: Annotated[Optional[float], typer.Option(help="Largest accepted loss of the metric, as a fraction (default 0.005 accuracy = 0.5 points, 0.01 SSIM).", min=0.0)] = None,
+    oversample: Annotated[Optional[int], typer.Option(help="Finer reference sampling than the rule.", min=1)] = None,
+    max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer reference slicing of the relief, e.g. 50nm.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Read the exported files back, rebuild phases, re-simulate, and report the design vs fabricated metric."""
+    """Read the exported files back and re-simulate them as the printed object; pass only within the tolerance."""
     from quaton_fab.design import Design
+    from quaton_fab.fab.sheet import record_verification
     from quaton_fab.verification import verify_export
 
     from .progress import eval_progress
 
     design = Design.load(design_dir)
-    progress, update = eval_progress(console, "re-simulating")
+    progress, update = eval_progress(console, "re-simulating the printed object")
     with progress:
-        report = verify_export(design, export_dir, samples=test_samples, device=device, progress=update)
-    table = Table(title=f"verify {export_dir}")
-    for col in ("file", "read back", "level match", "max height error", "metric", "design", "gap"):
+        report = verify_export(design, export_dir, samples=test_samples, device=device, progress=update,
+                               tolerance=tolerance, oversample=oversample,
+                               max_slice_m=length(max_slice, "--max-slice"))
+    table = Table(title=f"verify {export_dir}: files read back and simulated as the printed object")
+    for col in ("file", "read back", "level match", "max height error", report.metric_name, "gap to design"):
         table.add_column(col, justify="right")
     for row in report.rows:
         table.add_row(row.file, row.reader, f"{row.level_match:.4%}", format_length(row.max_height_error_m),
-                      f"{row.metric:.4f}", f"{report.design_metric:.4f}", f"{row.metric - report.design_metric:+.2e}")
+                      f"{row.metric:.4f}", f"{row.metric - report.design_metric:+.4f}")
     console.print(table)
-    console.print(f"{report.metric_name} on {report.samples} test samples; design metric re-simulated from design.json.")
+    summary = Table(show_header=False, box=None)
+    summary.add_row("design (training model)", f"{report.design_metric:.4f}", report.design_fidelity)
+    summary.add_row("design as printed object", f"{report.reference_design_metric:.4f}", report.reference_fidelity)
+    summary.add_row("files as printed object (worst)", f"{report.files_metric:.4f}", "")
+    summary.add_row("gap (a) files vs design", f"{report.gap_files:+.4f}", "export: material, base, z-step, files")
+    summary.add_row("gap (b) model vs training model", f"{report.gap_model:+.4f}", "sampling and relief")
+    summary.add_row("total gap", f"{report.total_gap:+.4f}", f"tolerance −{report.tolerance:.4f}")
+    console.print(summary)
+    console.print(f"{report.metric_name} on {report.samples} test samples.")
+    if test_samples is None:
+        record_verification(export_dir, report.to_dict())
+        console.print(f"[dim]recorded in {export_dir}/fab_sheet.json and fab_sheet.md[/]")
     if not report.ok:
-        fail("verification failed: " + "; ".join(report.problems), 1)
-    console.print("[green]verified:[/] every exported file reproduces the design.")
+        fail("verification failed: " + "; ".join(report.failures()), 1)
+    console.print("[green]verified:[/] the exported files, simulated as the printed object, reproduce the design "
+                  f"within {report.tolerance:.4f} {report.metric_name}.")
 
 
 def main() -> None:

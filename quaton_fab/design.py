@@ -32,14 +32,26 @@ from quaton_fab._version import __version__
 from quaton_fab.fileio import atomic_write_with
 from quaton_fab.optics.network import Geometry
 from quaton_fab.optics.propagation import KERNEL_FLAT_MARGIN_PX, KERNEL_TAPER_PX, PROPAGATION_MODEL
+from quaton_fab.optics.relief import RELIEF_MODEL, Relief
 from quaton_fab.quant.levels import LevelSet
 
-__all__ = ["Design", "DesignError", "SCHEMA", "SCHEMA_VERSION"]
+__all__ = ["Design", "DesignError", "SCHEMA", "SCHEMA_VERSION", "sampling_record"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA = "quaton-fab/design"
-SCHEMA_VERSION = 1
+#: Version 2 adds the mask model (``propagation.mask_model``, ``propagation.relief``) and the sampling record;
+#: version-1 designs (thin masks) are still read.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+RELIEF_SUMMARY = (
+    "multislice (split-step angular spectrum, Strang splitting) through each printed relief: slices at every "
+    "level height (subdivided to max_slice_m), slice phase k0*(n_material - n_medium)*dz*occupancy, "
+    "occupancy = clamp((h - z_lo)/dz, 0, 1); base slab of n_material crossed as a homogeneous layer; "
+    "orientation base-first: light enters through the base, leaves through the relief top; distances are "
+    "measured between the planes where consecutive reliefs start (top of each base), so the next mask's base "
+    "slab and this mask's relief region lie inside the gap; see quaton_fab/optics/relief.py"
+)
 DESIGN_JSON = "design.json"
 MASKS_NPZ = "masks.npz"
 
@@ -63,7 +75,9 @@ class Design:
         training: training configuration (epochs, batch size, learning rate, …).
         metrics: measured metrics, e.g. ``{"test": {"accuracy": 0.93, "samples": 10000}, …}``.
         seed: the random seed of the run.
-        fabrication: optional fabrication assumptions the level set came from (material, medium, z-step).
+        fabrication: optional fabrication assumptions the level set came from (material, medium, z-step, base).
+        relief: the printed relief the design was trained through (relief model), or None (thin masks).
+        sampling: how the oversampling was chosen (``sampling_record``); None for old designs.
         fp_phases_rad: optional unquantized phases ``(L, N, N)`` of a full-precision design.
         software_version: quaton-fab version that wrote the design.
         created: ISO-8601 UTC time stamp.
@@ -80,6 +94,8 @@ class Design:
     metrics: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
     fabrication: dict[str, Any] | None = None
+    relief: Relief | None = None
+    sampling: dict[str, Any] | None = None
     fp_phases_rad: np.ndarray | None = None
     software_version: str = __version__
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
@@ -102,10 +118,27 @@ class Design:
             raise DesignError(
                 f"level_indices must lie in [0, {self.levels.n - 1}], found {int(idx.min())}..{int(idx.max())}"
             )
+        if self.relief is not None and len(self.relief.level_heights_m) != self.levels.n:
+            raise DesignError(
+                f"the relief has {len(self.relief.level_heights_m)} level heights for {self.levels.n} levels"
+            )
+        if self.sampling is None:
+            self.sampling = sampling_record(g, g.oversample)
         if self.fp_phases_rad is not None and np.shape(self.fp_phases_rad) != expected:
             raise DesignError(f"fp_phases_rad has shape {np.shape(self.fp_phases_rad)}, expected {expected}")
 
     # ------------------------------------------------------------------ derived
+    @property
+    def model(self) -> str:
+        """The mask model the design was trained with: ``"relief"`` or ``"thin"``."""
+        return "thin" if self.relief is None else "relief"
+
+    def level_heights_m(self) -> np.ndarray | None:
+        """Relief height of every neuron above the base, ``(L, N, N)`` metres; None for a thin design."""
+        if self.relief is None:
+            return None
+        return np.asarray(self.relief.level_heights_m, dtype=np.float64)[self.level_indices]
+
     @property
     def num_masks(self) -> int:
         """Number of phase masks L."""
@@ -147,6 +180,17 @@ class Design:
                 "kernel_flat_margin_px": KERNEL_FLAT_MARGIN_PX,
                 "kernel_taper_px": KERNEL_TAPER_PX,
                 "transmission": "exp(+i*phase)",
+                "mask_model": self.model,
+                "sampling": self.sampling,
+                **(
+                    {
+                        "relief_model": RELIEF_MODEL,
+                        "relief": self.relief.to_dict(),
+                        "relief_summary": RELIEF_SUMMARY,
+                    }
+                    if self.relief is not None
+                    else {"thin_summary": "each mask is exp(+i*phase) in one plane (the mask plane)"}
+                ),
             },
             "levels": self.levels.to_dict(),
             "encoding": self.encoding,
@@ -207,9 +251,10 @@ class Design:
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
             raise DesignError(f"{str(json_path)!r} is not a quaton-fab design (schema key missing or wrong)")
         version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in READABLE_VERSIONS:
             raise DesignError(
-                f"{str(json_path)!r} has schema_version {version!r}; this quaton-fab reads version {SCHEMA_VERSION}"
+                f"{str(json_path)!r} has schema_version {version!r}; this quaton-fab reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
         try:
             with np.load(npz_path, allow_pickle=False) as npz:
@@ -221,11 +266,19 @@ class Design:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
             raise DesignError(f"{str(npz_path)!r} cannot be read ({exc})") from None
-        model = (meta.get("propagation") or {}).get("model")
+        propagation = meta.get("propagation") or {}
+        if not isinstance(propagation, dict):
+            raise DesignError(f"{str(json_path)!r}: 'propagation' must be an object")
+        model = propagation.get("model")
         if model is not None and model != PROPAGATION_MODEL:
             log.warning("design was made with propagation model %s; this version simulates with %s", model,
                         PROPAGATION_MODEL)
+        relief_model = propagation.get("relief_model")
+        if relief_model is not None and relief_model != RELIEF_MODEL:
+            log.warning("design was made with relief model %s; this version simulates with %s", relief_model,
+                        RELIEF_MODEL)
         try:
+            relief = Relief.from_dict(propagation["relief"]) if propagation.get("relief") is not None else None
             geometry = Geometry.from_dict(meta["geometry"])
             levels = LevelSet.from_dict(meta["levels"])
             design = cls(
@@ -240,6 +293,8 @@ class Design:
                 metrics=dict(meta.get("metrics") or {}),
                 seed=int(meta.get("seed", 0)),
                 fabrication=meta.get("fabrication"),
+                relief=relief,
+                sampling=propagation.get("sampling"),
                 fp_phases_rad=fp,
                 software_version=str(meta.get("software", {}).get("version", "unknown")),
                 created=str(meta.get("created", "")),
@@ -251,6 +306,21 @@ class Design:
         except (TypeError, ValueError) as exc:
             raise DesignError(f"{str(json_path)!r} is inconsistent: {exc}") from None
         return design
+
+
+def sampling_record(geometry: Geometry, requested: int | str) -> dict[str, Any]:
+    """How the simulation sampling was chosen: requested value, s used, the rule's minimum, whether it is met.
+
+    The rule: simulation pitch ``p/s ≤ λ0/(2·n_med)``, i.e. ``s ≥ ceil(2·p·n_med/λ0)``.
+    """
+    return {
+        "requested": requested if requested == "auto" else int(requested),
+        "oversample": geometry.oversample,
+        "rule_oversample": geometry.rule_oversample,
+        "meets_rule": geometry.meets_sampling_rule,
+        "sim_pitch_m": geometry.sim_pitch_m,
+        "rule": "sim_pitch_m <= wavelength_m / (2 * n_medium)",
+    }
 
 
 def _index_dtype(n_levels: int) -> type[np.integer]:

@@ -1,14 +1,27 @@
-"""Verify an export: read the files back, rebuild heights and phases, re-simulate, report the metric gap.
+"""Verify an export as the printed object: read the files back, rebuild the relief, re-simulate, judge the gap.
 
 For every exported format the files are read with their own libraries (gdstk for GDSII/OASIS, numpy-stl for
-STL, Pillow for PNG/TIFF), the per-mask level or height map is rebuilt, converted back to phases with the material
-model recorded in ``fab_sheet.json`` (φ = 2π(n_mat − n_med)·h/λ0), and the design's test metric is simulated
-with those phases. Only the files listed in the fab sheet are read, and each must still have the SHA-256 recorded there. GDS must
-reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
+STL, Pillow for PNG/TIFF) and the per-mask height map is rebuilt. Only the files listed in ``fab_sheet.json``
+are read, and each must still have the SHA-256 recorded there. GDS must reproduce the level map exactly; STL
+heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
+
+The heights are then simulated at the **reference fidelity** (:func:`~quaton_fab.training.evaluate.
+reference_fidelity`): the sampling rule ``pitch/s ≤ λ0/(2·n_med)`` (and never less than the design's own s) and
+the multislice model of the printed relief with the sheet's material, base slab and heights. Three numbers
+come out:
+
+* the design metric (its reported test metric, i.e. the training model);
+* the design as a printed object (its own levels and relief at the reference fidelity);
+* the files as a printed object (the heights read back, the sheet's relief, reference fidelity).
+
+Gap (a) files − design-as-printed isolates the export (material, base, z-step, file errors); gap (b)
+design-as-printed − design isolates the model (sampling, relief) against the training model. The export passes
+only when the total (files − design) loses no more than the tolerance (0.5 accuracy points, 0.01 SSIM).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -22,14 +35,18 @@ from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
-from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels
+from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
 from quaton_fab.fab.sheet import read_fab_sheet
-from quaton_fab.training.evaluate import simulate_design
+from quaton_fab.optics.network import DiffractiveNetwork
+from quaton_fab.optics.propagation import OpticsError
+from quaton_fab.training.evaluate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 
-__all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError"]
+__all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError", "DEFAULT_TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
+#: Largest loss of the primary metric (files as printed object vs the design) that still passes.
+DEFAULT_TOLERANCE = {"accuracy": 0.005, "ssim": 0.01}
 
 
 class VerifyError(ValueError):
@@ -38,41 +55,108 @@ class VerifyError(ValueError):
 
 @dataclass
 class VerifyRow:
-    """One exported format: how it was read, how well it matches, and its re-simulated metric."""
+    """One exported format: how it was read, how well it matches, and its metric as a printed object."""
 
     file: str
     reader: str
     level_match: float
     max_height_error_m: float
     metric: float
-    phases_rad: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
+    heights_m: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
 
 
 @dataclass
 class VerifyReport:
-    """Result of :func:`verify_export`."""
+    """Result of :func:`verify_export` (metrics are fractions: accuracy 0…1, SSIM ≤ 1)."""
 
     metric_name: str
     design_metric: float
     reported_metric: float | None
+    reference_design_metric: float
     samples: int
     rows: list[VerifyRow]
     problems: list[str]
+    tolerance: float
+    design_fidelity: str
+    reference_fidelity: str
+    checked_files: list[str] = field(default_factory=list)
+
+    @property
+    def files_metric(self) -> float:
+        """The worst metric over the exported formats (as printed objects)."""
+        return min(r.metric for r in self.rows)
+
+    @property
+    def gap_files(self) -> float:
+        """(a) files − design, both as printed objects at the reference fidelity."""
+        return self.files_metric - self.reference_design_metric
+
+    @property
+    def gap_model(self) -> float:
+        """(b) design at the reference fidelity − design at its training fidelity."""
+        return self.reference_design_metric - self.design_metric
+
+    @property
+    def total_gap(self) -> float:
+        """files as printed − design metric (training model); (a) + (b)."""
+        return self.files_metric - self.design_metric
+
+    @property
+    def within_tolerance(self) -> bool:
+        """True when the files lose no more than ``tolerance`` against the design metric."""
+        return self.total_gap >= -self.tolerance - 1e-12
+
+    @property
+    def largest_cause(self) -> str:
+        """Which part of the gap is larger, in words."""
+        if self.gap_model <= self.gap_files:
+            return (
+                f"the printed-object model ({self.reference_fidelity}) loses {-self.gap_model:.4f} against the "
+                f"training model ({self.design_fidelity}): train with the relief model at the sampling rule"
+            )
+        return (
+            f"the exported files lose {-self.gap_files:.4f} against the design as a printed object (material, base, "
+            "z-step or file errors: export with the design's own fabrication settings)"
+        )
+
+    @property
+    def files_ok(self) -> bool:
+        """True when every listed file is unchanged and reads back to the level table (the gap aside)."""
+        return not self.problems
 
     @property
     def ok(self) -> bool:
-        """True when every file reads back to the design (the metric gap itself is reported, not judged)."""
-        return not self.problems
+        """True when every file reads back to the design and the total gap is within the tolerance."""
+        return not self.problems and self.within_tolerance
+
+    def failures(self) -> list[str]:
+        """Every reason the verification failed (empty when ``ok``)."""
+        out = list(self.problems)
+        if not self.within_tolerance:
+            out.append(
+                f"{self.metric_name} as printed {self.files_metric:.4f} vs design {self.design_metric:.4f}: gap "
+                f"{self.total_gap:+.4f} exceeds the tolerance {self.tolerance:.4f}; largest cause: {self.largest_cause}"
+            )
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary."""
+        """JSON-ready summary (also what the fab sheet records)."""
         return {
             "metric": self.metric_name,
+            "samples": self.samples,
             "design_metric": self.design_metric,
             "reported_metric": self.reported_metric,
-            "samples": self.samples,
-            "ok": self.ok,
-            "problems": self.problems,
+            "design_fidelity": self.design_fidelity,
+            "reference_design_metric": self.reference_design_metric,
+            "reference_fidelity": self.reference_fidelity,
+            "files_metric": self.files_metric,
+            "gap_files": self.gap_files,
+            "gap_model": self.gap_model,
+            "total_gap": self.total_gap,
+            "tolerance": self.tolerance,
+            "passed": self.ok,
+            "problems": self.failures(),
+            "checked_files": self.checked_files,
             "files": [
                 {"file": r.file, "reader": r.reader, "level_match": r.level_match,
                  "max_height_error_m": r.max_height_error_m, "metric": r.metric,
@@ -149,6 +233,17 @@ def _changed_files(export_dir: Path, files: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
+def _simulation_heights(item: "_ReadBack", snapped: np.ndarray) -> np.ndarray:
+    """Heights to simulate for one read-back format (m, (L, N, N)).
+
+    Where a read-back height lies within the format's tolerance of its nearest level, that level's exact
+    height is used (the deviation is reported separately and is below any optical effect); elsewhere the
+    height as read.
+    """
+    exact = snapped[item.levels]
+    return np.where(np.abs(item.heights_m - exact) <= item.tolerance_m, exact, item.heights_m)
+
+
 def verify_export(
     design: Design,
     export_dir: str | Path,
@@ -156,11 +251,17 @@ def verify_export(
     samples: int | None = None,
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
+    tolerance: float | None = None,
+    oversample: int | None = None,
+    max_slice_m: float | None = None,
 ) -> VerifyReport:
-    """Read ``export_dir`` back and compare the fabricated design with the simulated one.
+    """Read ``export_dir`` back and compare the printed object with the design (see the module docstring).
 
     Args:
         samples: number of test samples to simulate (default: the design's own test split).
+        tolerance: largest accepted loss of the primary metric (default ``DEFAULT_TOLERANCE``).
+        oversample: a finer reference sampling than the rule (never coarser).
+        max_slice_m: a finer reference slicing of the relief than the design's own.
     """
     export = Path(export_dir)
     sheet_path = export / "fab_sheet.json"
@@ -177,20 +278,58 @@ def verify_export(
         )
     if table.n != design.levels.n:
         raise VerifyError(f"the export has {table.n} levels, the design {design.levels.n}")
+    metric_name = design.metrics.get("primary", "accuracy")
+    tol = DEFAULT_TOLERANCE.get(metric_name, 0.01) if tolerance is None else float(tolerance)
+    if not tol >= 0:
+        raise VerifyError(f"tolerance must be >= 0, got {tolerance!r}")
 
     files = [f for f in sheet.get("files", []) if isinstance(f, dict) and "name" in f]
     problems: list[str] = _changed_files(export, files)
     if problems and any("missing" in p for p in problems):
         raise VerifyError(problems[0])
-    design_metrics = simulate_design(design, samples=samples, device=device, progress=progress)
-    metric_name = design.metrics.get("primary", "accuracy")
-    design_metric = float(design_metrics[metric_name])
+
+    train_fid = design_fidelity(design)
+    try:
+        ref = reference_fidelity(design, oversample=oversample, max_slice_m=max_slice_m)
+        DiffractiveNetwork(dataclasses.replace(g, oversample=ref.oversample), relief=ref.relief)
+    except OpticsError as exc:
+        raise VerifyError(f"the design cannot be simulated as a printed object: {exc}") from None
+    own = design.relief
+    files_relief = relief_from_table(
+        table,
+        periodic=design.levels.periodic,
+        max_slice_m=ref.relief.max_slice_m if ref.relief is not None else None,
+        orientation=own.orientation if own is not None else "base-first",
+    )
+    files_fid = Fidelity(ref.oversample, files_relief, "reference")
+    try:
+        files_relief.free_distances_m(g.distances_m())
+    except OpticsError as exc:
+        raise VerifyError(f"the exported part does not fit the design's distances: {exc}") from None
+    cache: dict[tuple[str, str], float] = {}
+
+    def metric(fid: Fidelity, heights: np.ndarray | None) -> float:
+        key = (repr(fid.to_dict()), "levels" if heights is None else _phase_key(heights * 1e6))
+        if key not in cache:
+            values = simulate_design(design, samples=samples, fidelity=fid, heights_m=heights, device=device,
+                                     progress=progress)
+            cache[key] = float(values[metric_name])
+        return cache[key]
+
     reported = design.metrics.get("test", {}).get(metric_name) if samples is None else None
+    design_metric = float(reported) if reported is not None else metric(train_fid, design.level_heights_m())
+    design_heights = None if ref.relief is None else np.asarray(ref.relief.level_heights_m)[design.level_indices]
+    reference_design = metric(ref, design_heights)
+    if samples is None and reported is not None:
+        n_samples = int(design.metrics.get("test", {}).get("samples", 0))
+    else:
+        n_samples = int(samples or 0)
 
     rows: list[VerifyRow] = []
-    cache: dict[str, float] = {}
     expected = np.asarray(table.snapped_height_m)[design.level_indices]
-    for item in read_back(design, export, table, {f["name"] for f in files}):
+    snapped = np.asarray(table.snapped_height_m)
+    listed = {f["name"] for f in files}
+    for item in read_back(design, export, table, listed):
         match = float(np.mean(item.levels == design.level_indices))
         height_error = float(np.max(np.abs(item.heights_m - expected)))
         if item.label.endswith((".gds", ".oas")) and match < 1.0:
@@ -198,10 +337,18 @@ def verify_export(
             problems.append(f"{item.label}: level map differs from the design at {differ} pixels")
         if height_error > item.tolerance_m:
             problems.append(f"{item.label}: heights differ from the level table by up to {height_error * 1e9:.3g} nm")
-        phases = table.phases_of_heights(item.heights_m)
-        key = _phase_key(phases)
-        if key not in cache:
-            metrics = simulate_design(design, samples=samples, phases_rad=phases, device=device, progress=progress)
-            cache[key] = float(metrics[metric_name])
-        rows.append(VerifyRow(item.label, item.reader, match, height_error, cache[key], phases))
-    return VerifyReport(metric_name, design_metric, reported, int(design_metrics["samples"]), rows, problems)
+        heights = _simulation_heights(item, snapped)
+        rows.append(VerifyRow(item.label, item.reader, match, height_error, metric(files_fid, heights), heights))
+    return VerifyReport(
+        metric_name=metric_name,
+        design_metric=design_metric,
+        reported_metric=reported,
+        reference_design_metric=reference_design,
+        samples=n_samples,
+        rows=rows,
+        problems=problems,
+        tolerance=tol,
+        design_fidelity=train_fid.describe(g),
+        reference_fidelity=files_fid.describe(g),
+        checked_files=sorted(listed),
+    )

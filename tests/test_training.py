@@ -143,7 +143,8 @@ def test_config_validation_is_one_line():
     with pytest.raises(ConfigError, match="task"):
         tiny(task="segment")
     with pytest.raises(ConfigError, match="z_step needs a material"):
-        tiny(z_step_m=1e-7)
+        tiny(z_step_m=1e-7, model="thin")
+    assert tiny(z_step_m=1e-7).effective_material == "ip-dip"  # the relief model prints in IP-Dip by default
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("nope")
 
@@ -152,7 +153,7 @@ def test_design_files_are_versioned_and_checked(tmp_path):
     design = Trainer(tiny(epochs=1), tmp_path / "run").fit().design
     path = design.save(tmp_path / "d")
     meta = json.loads((path / "design.json").read_text())
-    assert meta["schema"] == "quaton-fab/design" and meta["schema_version"] == 1
+    assert meta["schema"] == "quaton-fab/design" and meta["schema_version"] == 2
     for key in ("geometry", "levels", "encoding", "task", "method", "dataset", "metrics", "seed", "software"):
         assert key in meta
     assert meta["task"]["regions"] and len(meta["task"]["regions"]) == 10

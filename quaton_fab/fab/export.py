@@ -58,7 +58,8 @@ class ExportOptions:
         material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …); default: the material the design
             was trained for (``design.fabrication``), else IP-Dip.
         medium: medium around the masks (name or index); default the design's ``n_medium``.
-        base_m: base slab thickness under every pixel (m, > 0; the STL needs it, the height maps do not show it).
+        base_m: base slab thickness under every pixel (m, > 0; the STL needs it, the height maps do not show it);
+            default: the base the design was trained through (relief model), else 2 µm.
         z_step_m: printer height step (m): heights snapped to multiples of it; default: the design's training
             z-step if it had one, else exact heights.
         stack: also write ``stack.stl`` with all masks at the design spacings.
@@ -69,7 +70,7 @@ class ExportOptions:
     formats: tuple[str, ...] = FORMATS
     material: str | None = None
     medium: str | None = None
-    base_m: float = 2e-6
+    base_m: float | None = None
     z_step_m: float | None = None
     stack: bool = False
     omit_level0: bool = False
@@ -136,9 +137,26 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
                 f"medium index {n_medium:.4f} differs from the n_medium = {g.n_medium:.4f} the design was simulated "
                 "in; retrain in that medium (or leave --medium out)"
             )
+    base_m = export_base_m(design, options)
+    trained_base = trained.get("base_m") if design.relief is not None else None
+    if trained_base is not None and abs(base_m - trained_base) > 1e-12:
+        warnings.append(
+            f"the design was trained through a {trained_base * 1e6:.4g} µm base slab; a {base_m * 1e6:.4g} µm base "
+            "changes the printed object (verify shows the cost)"
+        )
+    if design.relief is None:
+        warnings.append(
+            "the design was trained with thin masks, not through its printed relief; the printed part may behave "
+            "differently (run verify: it simulates the printed object)"
+        )
+    if not g.meets_sampling_rule:
+        warnings.append(
+            f"the design was simulated under-sampled (s = {g.oversample} < {g.rule_oversample} required by the "
+            "sampling rule): the printed part sends light into angles its model dropped"
+        )
     table = level_table(
         np.asarray(design.levels.phases, dtype=np.float64), material, g.wavelength_m, n_medium,
-        options.base_m, z_step_m,
+        base_m, z_step_m,
     )
     if z_step_m is not None and table.max_abs_phase_error_rad > 1e-6:
         warnings.append(
@@ -146,6 +164,14 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
             f"{table.max_abs_phase_error_rad:.3f} rad; train with --material/--z-step to make them agree"
         )
     return table, warnings
+
+
+def export_base_m(design: Design, options: ExportOptions) -> float:
+    """Base slab (m): the option, else the base the design was trained through, else ``DEFAULT_BASE_M``."""
+    if options.base_m is not None:
+        return float(options.base_m)
+    trained = (design.fabrication or {}).get("base_m")
+    return float(trained) if trained is not None else stl_io.DEFAULT_BASE_M
 
 
 def export_design(design: Design, out_dir: str | os.PathLike[str], options: ExportOptions) -> ExportResult:
@@ -163,7 +189,7 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         clashes = [n for n in names if (out / n).exists()]
         if clashes:
             raise ExportError(f"{str(out / clashes[0])!r} already exists; use --force to overwrite or another --out")
-    if ("stl" in options.formats) and options.base_m <= 0:
+    if ("stl" in options.formats) and export_base_m(design, options) <= 0:
         raise ExportError(f"STL export needs a base slab thicker than 0 (got base = {options.base_m} m)")
     previous = _previous_export_files(out) if options.force else []
     table, warnings = export_level_table(design, options)
@@ -236,6 +262,16 @@ def _write_all(
             "metrics_test": {k: v for k, v in design.metrics.get("test", {}).items() if isinstance(v, (int, float))},
             "software_version": design.software_version,
         },
+        "simulation": {
+            "mask_model": design.model,
+            "oversample": g.oversample,
+            "rule_oversample": g.rule_oversample,
+            "meets_rule": g.meets_sampling_rule,
+            "relief": None if design.relief is None else design.relief.to_dict(),
+            "conventions": "light enters through the base slab and leaves through the relief top; spacing, d_in "
+            "and d_out are measured from/to the plane where a relief starts (top of its base); the next mask's "
+            "base slab lies inside the gap",
+        },
         "conventions": {
             "stl": "binary STL in µm; z = build direction; base slab from z = 0 to base; pixel tops at base + h",
             "xy": "x = column · pitch, y = (N − 1 − row) · pitch (image upright), origin at the mask's lower-left",
@@ -255,26 +291,27 @@ def _write_all(
     if "stl" in options.formats:
         for l in range(g.layers):
             path = folder / f"mask_{l + 1}.stl"
-            stats = stl_io.write_stl(path, heights[l], g.pitch_m, options.base_m)
-            back = stl_io.read_stl_heights(path, g.neurons, g.pitch_m, options.base_m)
+            stats = stl_io.write_stl(path, heights[l], g.pitch_m, table.base_m)
+            back = stl_io.read_stl_heights(path, g.neurons, g.pitch_m, table.base_m)
             error = float(np.max(np.abs(back - heights[l])))
             checks[f"stl mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
             checks[f"stl mask {l + 1}: watertight volume"] = bool(stats.get("watertight", False))
             extra.setdefault("stl", []).append(_jsonable(stats))
             written.append(path)
         if options.stack:
-            # Between two relief planes the light also crosses the next plate's base slab (index n_mat). A slab of
-            # thickness t acts like t·n_med/n_mat of medium (paraxial), so the plates are spaced by
-            # spacing + t·(1 − n_med/n_mat) to keep the design's optical distance.
-            plate_pitch_m = g.spacing_m + options.base_m * (1.0 - table.n_medium / table.n_material)
+            # The design's spacing is measured between the planes where consecutive reliefs start (the top of
+            # each base); the next plate's base slab lies inside that gap, exactly as simulated by the relief
+            # model. So the plates are stacked at the spacing itself.
+            plate_pitch_m = g.spacing_m
             path = folder / "stack.stl"
-            stats = stl_io.write_stack_stl(path, list(heights), g.pitch_m, options.base_m, plate_pitch_m)
+            stats = stl_io.write_stack_stl(path, list(heights), g.pitch_m, table.base_m, plate_pitch_m)
             checks["stl stack: watertight"] = bool(stats.get("watertight", False))
             extra["stack"] = {
                 **_jsonable(stats),
                 "plate_pitch_m": plate_pitch_m,
-                "optics": "plate pitch = spacing + base·(1 − n_med/n_mat): the base slab each hop crosses counts "
-                "as base·n_med/n_mat of medium (paraxial); d_in and d_out are not part of the part",
+                "optics": "plate pitch = spacing, measured between the tops of consecutive bases (where the reliefs "
+                "start); the next plate's base slab lies in the gap, as in the relief model; d_in and d_out are not "
+                "part of the part",
             }
             written.append(path)
     for fmt, ext, write, read in (

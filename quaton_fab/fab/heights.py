@@ -22,6 +22,7 @@ import numpy as np
 
 from quaton_fab.fab.errors import FabError
 from quaton_fab.fab.materials import Material, get_material
+from quaton_fab.optics.relief import Relief
 
 logger = logging.getLogger(__name__)
 
@@ -271,6 +272,30 @@ def level_table(
         snapped_phase_rad=snapped_phase, phase_error_rad=error, material=mat.name, n_material=n_mat,
         n_medium=float(n_medium), wavelength_m=lam_m, base_m=base, z_step_m=step,
         material_source=mat.source, material_nominal=mat.nominal,
+    )
+
+
+def relief_from_table(
+    table: LevelTable,
+    *,
+    periodic: bool = True,
+    max_slice_m: float | None = None,
+    orientation: str = "base-first",
+    continuous: bool = False,
+) -> Relief:
+    """The printed relief of a level table: level phases → snapped heights, its material index and base slab.
+
+    ``periodic``: whether the level set lives on the circle (see :class:`~quaton_fab.optics.relief.Relief`).
+    """
+    return Relief(
+        n_material=float(table.n_material),
+        level_phases_rad=tuple(float(p) for p in table.phase_rad),
+        level_heights_m=tuple(float(h) for h in table.snapped_height_m),
+        periodic=periodic,
+        base_m=float(table.base_m),
+        max_slice_m=max_slice_m,
+        orientation=orientation,
+        continuous=continuous,
     )
 
 

@@ -170,6 +170,7 @@ def build_fab_sheet(
         "checks_passed": [k for k, v in checked.items() if v is True],
         "checks_failed": [k for k, v in checked.items() if v is False],
         "all_checks_passed": not any(v is False for v in checked.values()),
+        "verification": None,
         "extra": dict(extra or {}),
     }
 
@@ -242,15 +243,42 @@ def render_fab_sheet_md(sheet: dict) -> str:
                         [[f["name"], f"{f['bytes']:,}", f["sha256"]] for f in sheet["files"]])
     else:
         lines.append("(none)")
-    lines += ["", "## Checks", ""]
+    lines += ["", "## Simulation fidelity", ""]
+    sim = sheet["extra"].get("simulation") or {}
+    if sim:
+        lines += _table(["quantity", "value"], [
+            ["mask model the design was trained with", sim.get("mask_model", "?")],
+            ["oversampling s (simulation pixels per neuron side)", sim.get("oversample", "?")],
+            ["sampling rule (s ≥ ceil(2·p·n_med/λ0))", f"s ≥ {sim.get('rule_oversample', '?')}: "
+             + ("met" if sim.get("meets_rule") else "NOT MET — the design was simulated under-sampled")],
+            ["relief conventions", sim.get("conventions", "—")],
+        ])
+    else:
+        lines.append("(not recorded)")
+    lines += ["", "## File checks", ""]
     if sheet["checks"]:
         lines += _table(["check", "result"], [
             [name, "passed" if v is True else "FAILED" if v is False else v] for name, v in sheet["checks"].items()
         ])
-        lines += ["", "All checks passed." if sheet["all_checks_passed"]
-                  else f"FAILED: {', '.join(sheet['checks_failed'])}."]
     else:
         lines.append("(no checks run)")
+    lines += ["", "## Printed-object verification", ""]
+    ver = sheet.get("verification")
+    if not ver:
+        lines.append("Not run yet: `quaton-fab verify DESIGN_DIR EXPORT_DIR` re-simulates the files as the printed "
+                     "object and records the result here.")
+    else:
+        lines += _table(["quantity", "value"], [
+            ["metric", f"{ver['metric']} on {ver['samples']} test samples"],
+            ["design (training model)", f"{ver['design_metric']:.4f} ({ver['design_fidelity']})"],
+            ["design as printed object (reference model)", f"{ver['reference_design_metric']:.4f}"],
+            ["files as printed object (worst file)", f"{ver['files_metric']:.4f} ({ver['reference_fidelity']})"],
+            ["gap (a) files vs design", f"{ver['gap_files']:+.4f}"],
+            ["gap (b) reference model vs training model", f"{ver['gap_model']:+.4f}"],
+            ["total gap (tolerance)", f"{ver['total_gap']:+.4f} (−{ver['tolerance']:.4f})"],
+            ["result", "PASSED" if ver["passed"] else "FAILED: " + "; ".join(ver.get("problems", []))],
+        ])
+    lines += ["", _summary_line(sheet)]
     layer_map = sheet["extra"].get("layer_map")
     if layer_map:
         lines += ["", "## GDSII / OASIS layers", "", "One layer per level (datatype 0); heights above the base slab.", ""]
@@ -260,13 +288,37 @@ def render_fab_sheet_md(sheet: dict) -> str:
              f"{row.get('area_um2', 0):.1f}"]
             for row in layer_map
         ])
-    other = {k: v for k, v in sheet["extra"].items() if k != "layer_map"}
+    other = {k: v for k, v in sheet["extra"].items() if k not in ("layer_map", "simulation")}
     if other:
         lines += ["", "## Other", ""]
         lines += _table(["item", "value"], [
             [k, v if isinstance(v, (str, int, float)) else f"see fab_sheet.json → extra.{k}"] for k, v in other.items()
         ])
     return "\n".join(lines) + "\n"
+
+
+def _summary_line(sheet: dict) -> str:
+    """One honest closing line: never 'all checks passed' unless the printed-object verification passed too."""
+    failed = list(sheet.get("checks_failed", []))
+    ver = sheet.get("verification")
+    if ver and not ver.get("passed"):
+        failed.append(f"printed-object verification (gap {ver['total_gap']:+.4f} {ver['metric']})")
+    if failed:
+        return f"FAILED: {', '.join(failed)}."
+    if not ver:
+        return "File checks passed; printed-object verification not run yet."
+    return "All checks passed, printed-object verification included."
+
+
+def record_verification(export_dir: str | os.PathLike, verification: Mapping[str, object]) -> dict[str, Path]:
+    """Store a verification result (``VerifyReport.to_sheet()``) in the export's fab sheet (JSON and Markdown).
+
+    ``all_checks_passed`` becomes False when the verification failed.
+    """
+    sheet = read_fab_sheet(export_dir)
+    sheet["verification"] = dict(verification)
+    sheet["all_checks_passed"] = not sheet.get("checks_failed") and bool(verification.get("passed"))
+    return write_fab_sheet(export_dir, sheet)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:

@@ -24,8 +24,27 @@ from quaton_fab.optics.propagation import (
     complex_dtype_for,
     get_angular_spectrum,
 )
+from quaton_fab.optics.relief import Relief, get_relief_propagator
 
-__all__ = ["Geometry", "GeometryError", "DiffractiveNetwork", "FreePhase", "upsample_neurons"]
+__all__ = [
+    "Geometry",
+    "GeometryError",
+    "DiffractiveNetwork",
+    "FreePhase",
+    "upsample_neurons",
+    "rule_oversample",
+]
+
+
+def rule_oversample(pitch_m: float, wavelength_m: float, n_medium: float = 1.0) -> int:
+    """Smallest oversampling ``s`` meeting the sampling rule ``pitch/s ≤ λ0/(2·n_med)``: ``ceil(2·p·n/λ0)``.
+
+    At that simulation pitch the grid holds every spatial frequency a flat-topped printed pixel sends into
+    propagating waves (``|f| ≤ n_med/λ0`` along each axis). Lengths in metres.
+    """
+    _positive_length("pitch_m", pitch_m)
+    _positive_length("wavelength_m", wavelength_m)
+    return max(1, math.ceil(2.0 * pitch_m * n_medium / wavelength_m - 1e-9))
 
 
 class GeometryError(OpticsError):
@@ -104,6 +123,16 @@ class Geometry:
         """Simulation pixel pitch (m), ``pitch_m / oversample``."""
         return self.pitch_m / self.oversample
 
+    @property
+    def rule_oversample(self) -> int:
+        """The smallest oversampling that meets the sampling rule (see :func:`rule_oversample`)."""
+        return rule_oversample(self.pitch_m, self.wavelength_m, self.n_medium)
+
+    @property
+    def meets_sampling_rule(self) -> bool:
+        """True when ``pitch/oversample ≤ λ0/(2·n_med)``: every propagating wave is represented."""
+        return self.oversample >= self.rule_oversample
+
     def distances_m(self) -> tuple[float, ...]:
         """The ``layers + 1`` free-space hops in order (m): d_in, spacing × (L − 1), d_out."""
         return (self.d_in_m, *([self.spacing_m] * (self.layers - 1)), self.d_out_m)
@@ -158,6 +187,9 @@ class DiffractiveNetwork(nn.Module):
     Args:
         geometry: the layout. phase_modules: ``layers`` modules, each ``module()`` → ``(N, N)`` phase (rad);
             default ``FreePhase`` modules. generator: seeds the default ``FreePhase`` initialisation.
+        relief: optional printed relief (:class:`~quaton_fab.optics.relief.Relief`). None: thin masks
+            (``exp(iφ)`` in one plane). Given: each mask is propagated through as a multislice relief, the
+            hops between reference planes shortened by the base slab and the relief region.
     """
 
     def __init__(
@@ -166,11 +198,20 @@ class DiffractiveNetwork(nn.Module):
         phase_modules: Sequence[nn.Module] | None = None,
         *,
         generator: torch.Generator | None = None,
+        relief: Relief | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(geometry, Geometry):
             raise GeometryError(f"geometry must be a Geometry, got {type(geometry).__name__}")
+        if relief is not None and not isinstance(relief, Relief):
+            raise GeometryError(f"relief must be a Relief or None, got {type(relief).__name__}")
         self.geometry = geometry
+        self.relief = relief
+        # every hop as (medium, slab) between phase screens (validated once: a gap must hold the printed part)
+        if relief is None:
+            self._hops = tuple((d, 0.0) for d in geometry.distances_m())
+        else:
+            self._hops = relief.hop_layers_m(geometry.distances_m())
         if phase_modules is None:
             phase_modules = [FreePhase(geometry.neurons, generator=generator) for _ in range(geometry.layers)]
         if len(phase_modules) != geometry.layers:
@@ -198,26 +239,37 @@ class DiffractiveNetwork(nn.Module):
             raise GeometryError(f"phases have shape {shape}, expected a real tensor of shape {expected}")
         return phases
 
-    def _spectrum(self, distance_m: float, field: torch.Tensor) -> AngularSpectrum:
-        """The (cached, shared) propagator for one hop of ``distance_m`` on this field's grid/dtype/device."""
+    def _spectrum(self, hop: int, field: torch.Tensor) -> AngularSpectrum:
+        """The (cached, shared) propagator of hop ``hop`` (0 … L) on this field's grid/dtype/device."""
         g = self.geometry
+        medium_m, slab_m = self._hops[hop]
         return get_angular_spectrum(
             (g.sim_pixels, g.sim_pixels),
             float(g.sim_pitch_m),
             float(g.wavelength_m),
-            float(distance_m),
+            float(medium_m),
             float(g.n_medium),
             g.padding,
             field.dtype,
             field.device,
+            float(slab_m),
+            float(self.relief.n_material) if slab_m else 1.0,
         )
 
-    def detector_field(self, field: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+    def detector_field(
+        self,
+        field: torch.Tensor,
+        phases: torch.Tensor | None = None,
+        *,
+        heights_m: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Complex field on the detector plane, ``(..., N·s, N·s)``.
 
         Args:
             field: input-plane field ``(..., N·s, N·s)``, complex64 or complex128 (real is promoted).
             phases: optional ``(L, N, N)`` radians replacing the phase modules (re-simulating exported masks).
+            heights_m: relief model only: optional ``(L, N, N)`` relief heights (m) above the base, replacing
+                the heights derived from the phases (re-simulating heights read back from files).
         """
         g = self.geometry
         grid = (g.sim_pixels, g.sim_pixels)
@@ -225,17 +277,37 @@ class DiffractiveNetwork(nn.Module):
             shape = tuple(field.shape) if isinstance(field, torch.Tensor) else type(field).__name__
             raise GeometryError(f"input field shape {shape} must end in ({g.sim_pixels}, {g.sim_pixels})")
         field = field.to(complex_dtype_for(field.dtype))
-        phases = self.current_phases() if phases is None else self._checked_phases(phases)
         real_dtype = torch.float64 if field.dtype == torch.complex128 else torch.float32
-        phases = phases.to(device=field.device, dtype=real_dtype)
-        transmissions = upsample_neurons(torch.polar(torch.ones_like(phases), phases), g.oversample)
-        distances = g.distances_m()
-        field = self._spectrum(distances[0], field)(field)
+        if self.relief is None:
+            if heights_m is not None:
+                raise GeometryError("heights_m needs a relief model; the thin model takes phases")
+            phases = self.current_phases() if phases is None else self._checked_phases(phases)
+            phases = phases.to(device=field.device, dtype=real_dtype)
+            transmissions = upsample_neurons(torch.polar(torch.ones_like(phases), phases), g.oversample)
+            field = self._spectrum(0, field)(field)
+            for layer in range(g.layers):
+                field = self._spectrum(layer + 1, field)(field * transmissions[layer])
+            return field
+        if heights_m is None:
+            phases = self.current_phases() if phases is None else self._checked_phases(phases)
+            heights_m = self.relief.heights_of_phases(
+                phases.to(device=field.device, dtype=real_dtype), g.wavelength_m, g.n_medium
+            )
+        else:
+            heights_m = self._checked_phases(heights_m).to(device=field.device, dtype=real_dtype)
+        heights_m = upsample_neurons(heights_m, g.oversample)
+        relief = get_relief_propagator(
+            self.relief, grid, float(g.sim_pitch_m), float(g.wavelength_m), float(g.n_medium), field.dtype,
+            field.device, False,
+        )
+        field = self._spectrum(0, field)(field)
         for layer in range(g.layers):
-            field = self._spectrum(distances[layer + 1], field)(field * transmissions[layer])
+            field = self._spectrum(layer + 1, field)(relief(field, heights_m[layer]))
         return field
 
-    def forward(self, field: torch.Tensor, phases: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, field: torch.Tensor, phases: torch.Tensor | None = None, *, heights_m: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Detector-plane intensity ``|U|²``, ``(..., N·s, N·s)`` real; arguments as :meth:`detector_field`."""
-        out = self.detector_field(field, phases)
+        out = self.detector_field(field, phases, heights_m=heights_m)
         return out.real.square() + out.imag.square()

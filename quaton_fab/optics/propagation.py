@@ -61,7 +61,7 @@ KERNEL_TAPER_PX = 16
 SYNTHESIS_OVERSIZE = 2
 
 _SUPPORTED_COMPLEX = (torch.complex64, torch.complex128)
-_ANGULAR_SPECTRUM_CACHE_SIZE = 16
+_ANGULAR_SPECTRUM_CACHE_SIZE = 32
 
 
 class OpticsError(ValueError):
@@ -208,12 +208,19 @@ def _cone_window(radius: int, spread_px: float) -> np.ndarray:
 
 
 def _band_limited_transfer(
-    shape: tuple[int, int], *, pitch_m: float, wavelength_medium_m: float, distance_m: float
+    shape: tuple[int, int],
+    *,
+    pitch_m: float,
+    wavelength_medium_m: float,
+    distance_m: float,
+    slab_m: float = 0.0,
+    slab_ratio: float = 1.0,
 ) -> np.ndarray:
     """Band-limited angular-spectrum transfer function (complex128, ``shape``) on the ``fftfreq`` grid.
 
     The phase ``2π·z·kz`` is formed in float64; evanescent waves and frequencies beyond the
-    Matsushima–Shimobaba limit of this window (``shape × pitch``) are set to 0.
+    Matsushima–Shimobaba limit of this window (``shape × pitch``) are set to 0. An optional homogeneous slab
+    (thickness ``slab_m``, index ``slab_ratio`` times the medium's) adds ``2π·slab_m·sqrt((ratio/λm)² − f²)``.
     """
     rows, cols = shape
     fy = np.fft.fftfreq(rows, d=pitch_m)[:, None]
@@ -223,11 +230,21 @@ def _band_limited_transfer(
     limit_x = band_limit_frequency(cols * pitch_m, wavelength_m=wavelength_medium_m, distance_m=distance_m)
     keep = (arg > 0.0) & (np.abs(fy) <= limit_y) & (np.abs(fx) <= limit_x)
     phase = (2.0 * np.pi * distance_m) * np.sqrt(np.where(keep, arg, 0.0))
+    if slab_m:
+        slab_arg = (slab_ratio / wavelength_medium_m) ** 2 - fx**2 - fy**2
+        phase = phase + (2.0 * np.pi * slab_m) * np.sqrt(np.where(keep, np.maximum(slab_arg, 0.0), 0.0))
     return np.where(keep, np.exp(1j * phase), 0.0)
 
 
 def _compact_kernel(
-    radii: tuple[int, int], *, pitch_m: float, wavelength_medium_m: float, distance_m: float, spread_px: float
+    radii: tuple[int, int],
+    *,
+    pitch_m: float,
+    wavelength_medium_m: float,
+    distance_m: float,
+    spread_px: float,
+    slab_m: float = 0.0,
+    slab_ratio: float = 1.0,
 ) -> np.ndarray:
     """The windowed band-limited impulse response, complex128 of shape ``(2Ky+1, 2Kx+1)``, centre at the middle.
 
@@ -237,7 +254,8 @@ def _compact_kernel(
     """
     synth = tuple(next_fast_length(SYNTHESIS_OVERSIZE * (2 * k + 1)) for k in radii)
     transfer = _band_limited_transfer(
-        synth, pitch_m=pitch_m, wavelength_medium_m=wavelength_medium_m, distance_m=distance_m
+        synth, pitch_m=pitch_m, wavelength_medium_m=wavelength_medium_m, distance_m=distance_m, slab_m=slab_m,
+        slab_ratio=slab_ratio,
     )
     impulse = np.fft.ifft2(transfer)
     rows = np.arange(-radii[0], radii[0] + 1) % synth[0]
@@ -257,6 +275,9 @@ class AngularSpectrum:
         padding: ``"auto"`` (``auto_padding`` per axis, padded size rounded up to a 2,3,5-smooth length) or an
             int: exactly that many zero pixels per side (0 gives a circular, periodic-boundary convolution).
         dtype: complex64 or complex128. device: where ``transfer`` lives.
+        slab_m, slab_index: an optional homogeneous slab of thickness ``slab_m`` (m) and refractive index
+            ``slab_index`` crossed on the way, in addition to ``distance_m`` of medium (e.g. the base slab of a
+            printed mask; its transfer function multiplies the medium's, evanescent waves cut as in the medium).
 
     Attributes: ``shape``, ``padded_shape`` ``(My, Mx)``, ``kernel_radius`` ``(Ky, Kx)`` (pixels),
     ``transfer`` (``(My, Mx)`` tensor, or None when ``distance_m == 0``: the identity).
@@ -273,6 +294,8 @@ class AngularSpectrum:
         padding: str | int = "auto",
         dtype: torch.dtype = torch.complex64,
         device: torch.device | str | None = None,
+        slab_m: float = 0.0,
+        slab_index: float = 1.0,
     ) -> None:
         if len(shape) != 2:
             raise OpticsError(f"shape must be (H, W), got {tuple(shape)!r}")
@@ -290,8 +313,19 @@ class AngularSpectrum:
         optics = dict(
             pitch_m=self.pitch_m, wavelength_m=self.wavelength_m, distance_m=self.distance_m, n_medium=self.n_medium
         )
+        self.slab_m = 0.0 if slab_m == 0 else _check_positive_length("slab thickness", slab_m)
+        self.slab_index = _check_index(slab_index)
         self.spread_px = kernel_spread_px(**optics)
         self.kernel_radius = tuple(kernel_radius_px(n, **optics) for n in self.shape)
+        if self.slab_m:
+            slab_spread = kernel_spread_px(
+                pitch_m=self.pitch_m, wavelength_m=self.wavelength_m, distance_m=self.slab_m, n_medium=self.slab_index
+            )
+            self.spread_px += slab_spread
+            self.kernel_radius = tuple(
+                n - 1 if math.isinf(self.spread_px) else min(n - 1, k + math.ceil(slab_spread))
+                for n, k in zip(self.shape, self.kernel_radius)
+            )
         if self.padding == "auto":
             self.padded_shape = tuple(
                 next_fast_length(n + 2 * ((k + 1) // 2)) for n, k in zip(self.shape, self.kernel_radius)
@@ -305,7 +339,7 @@ class AngularSpectrum:
                     self.padding,
                     self.kernel_radius,
                 )
-        self.transfer = None if self.distance_m == 0.0 else self._build_transfer()
+        self.transfer = None if self.distance_m == 0.0 and not self.slab_m else self._build_transfer()
         logger.debug(
             "AngularSpectrum %s -> padded %s, kernel radius %s px, spread %.1f px",
             self.shape,
@@ -322,6 +356,8 @@ class AngularSpectrum:
             wavelength_medium_m=self.wavelength_m / self.n_medium,
             distance_m=self.distance_m,
             spread_px=self.spread_px,
+            slab_m=self.slab_m,
+            slab_ratio=self.slab_index / self.n_medium,
         )
         rows_m, cols_m = self.padded_shape
         ky, kx = self.kernel_radius
@@ -359,6 +395,8 @@ def get_angular_spectrum(
     padding: str | int,
     dtype: torch.dtype,
     device: torch.device,
+    slab_m: float = 0.0,
+    slab_index: float = 1.0,
 ) -> AngularSpectrum:
     """Cached :class:`AngularSpectrum` (bounded LRU, keyed by every argument). Arguments as its constructor."""
     return AngularSpectrum(
@@ -370,6 +408,8 @@ def get_angular_spectrum(
         padding=padding,
         dtype=dtype,
         device=device,
+        slab_m=slab_m,
+        slab_index=slab_index,
     )
 
 

@@ -12,9 +12,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS"]
+__all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS", "MODELS", "DEFAULT_MATERIAL"]
 
 TASKS = ("classify", "qpi")
+#: Mask models: "thin" (exp(iφ) in one plane) or "relief" (multislice through the printed relief).
+MODELS = ("thin", "relief")
+ORIENTATIONS = ("base-first", "relief-first")
+#: Material a relief-model run prints in when none is given.
+DEFAULT_MATERIAL = "ip-dip"
 #: Largest accepted learning rate (an Adam step of 10 rad already scrambles every phase).
 MAX_LR = 10.0
 #: "constant" (the lab's choice) or "cosine" (lr·½(1 + cos(π·t/T)) over all T optimisation steps).
@@ -48,8 +53,18 @@ class TrainConfig:
     d_in_m: float | None = None
     d_out_m: float | None = None
     n_medium: float = 1.0
-    oversample: int = 1
+    #: Simulation pixels per neuron side: "auto" (the sampling rule s = ceil(2·p·n_med/λ0)) or an int ≥ the rule;
+    #: an int below the rule needs ``allow_undersampling`` (recorded in design.json and warned about).
+    oversample: int | str = "auto"
+    allow_undersampling: bool = False
     padding: str | int = "auto"
+    # mask model: "relief" (multislice through the printed relief; needs a material, default IP-Dip) or "thin"
+    model: str = "relief"
+    #: Base slab under each mask's relief (m); None: DEFAULT_BASE_M for the relief model.
+    base_m: float | None = None
+    #: Largest slice of the relief model (m); None: one slice per level step.
+    max_slice_m: float | None = None
+    orientation: str = "base-first"
     # input encoding
     object_fraction: float = 0.6
     encoding_mode: str = "phase"
@@ -100,6 +115,13 @@ class TrainConfig:
         return self.spacing_m if self.d_out_m is None else self.d_out_m
 
     @property
+    def effective_material(self) -> str | None:
+        """The material the run's level set and relief use: ``material``, or IP-Dip for the relief model."""
+        if self.material is None and self.model == "relief":
+            return DEFAULT_MATERIAL
+        return self.material
+
+    @property
     def object_neurons(self) -> int:
         """Side of the input object in neurons."""
         return max(1, min(self.neurons, int(round(self.object_fraction * self.neurons))))
@@ -108,7 +130,21 @@ class TrainConfig:
         """Raise ConfigError naming the first invalid value."""
         if self.task not in TASKS:
             raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        for name in ("layers", "neurons", "oversample", "levels", "epochs", "batch_size", "eval_batch_size"):
+        if self.oversample != "auto" and (
+            not isinstance(self.oversample, int) or isinstance(self.oversample, bool) or self.oversample < 1
+        ):
+            raise ConfigError(f"oversample must be 'auto' or a positive integer, got {self.oversample!r}")
+        if self.model not in MODELS:
+            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
+        if self.orientation not in ORIENTATIONS:
+            raise ConfigError(f"orientation must be one of {', '.join(ORIENTATIONS)}, got {self.orientation!r}")
+        for name in ("base_m", "max_slice_m"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name.removesuffix('_m')} must be a finite length ≥ 0, got {value!r}")
+        if self.max_slice_m == 0:
+            raise ConfigError("max_slice must be a positive length")
+        for name in ("layers", "neurons", "levels", "epochs", "batch_size", "eval_batch_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
@@ -140,7 +176,7 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
         if self.z_step_m is not None and not (math.isfinite(self.z_step_m) and self.z_step_m > 0):
             raise ConfigError(f"z_step must be a positive length, got {self.z_step_m!r}")
-        if self.z_step_m is not None and self.material is None:
+        if self.z_step_m is not None and self.material is None and self.model != "relief":
             raise ConfigError("z_step needs a material (--material) to convert heights to phases")
         from quaton_fab.quant import METHODS
 
@@ -263,7 +299,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         test_samples=64,
         layers=2,
         neurons=24,
-        pitch_m=1e-6,
+        pitch_m=0.78e-6,
         wavelength_m=780e-9,
         spacing_m=12e-6,
         object_fraction=0.6,

@@ -6,8 +6,10 @@ saved design from its two files) and by ``quaton-fab verify`` (re-simulate with 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -15,10 +17,21 @@ import torch
 
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
 from quaton_fab.design import Design
-from quaton_fab.optics.network import DiffractiveNetwork
+from quaton_fab.optics.network import DiffractiveNetwork, Geometry
+from quaton_fab.optics.relief import Relief
 from quaton_fab.tasks import task_from_dict
 
-__all__ = ["evaluate_network", "simulate_design", "load_design_split", "resolve_device", "DeviceError"]
+__all__ = [
+    "evaluate_network",
+    "simulate_design",
+    "load_design_split",
+    "resolve_device",
+    "DeviceError",
+    "Fidelity",
+    "design_fidelity",
+    "default_relief",
+    "reference_fidelity",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +68,7 @@ def evaluate_network(
     *,
     batch_size: int = 256,
     phases: torch.Tensor | None = None,
+    heights_m: torch.Tensor | None = None,
     progress: ProgressFn | None = None,
 ) -> dict[str, Any]:
     """Metrics of ``network`` (in eval mode, i.e. hard-quantized masks) on ``images``/``labels``.
@@ -63,6 +77,7 @@ def evaluate_network(
         images: ``(K, H, W)`` float32 dataset images (pixel values or radians, per ``encoding``).
         labels: ``(K,)`` int64.
         phases: optional ``(L, N, N)`` radians replacing the network's own masks (re-simulation of exports).
+        heights_m: optional ``(L, N, N)`` relief heights (m) for a relief-model network (files read back).
         progress: called as ``progress(done, total)`` after each batch.
 
     Returns the task's metrics plus ``samples``.
@@ -80,7 +95,7 @@ def evaluate_network(
             batch = images[start : start + batch_size].to(device)
             target = labels[start : start + batch_size].to(device)
             field, input_phase = encoding.field_and_phase(batch, neurons, oversample)
-            intensity = network(field, phases=phases)
+            intensity = network(field, phases=phases, heights_m=heights_m)
             state = task.update_metrics(state, intensity, target, input_phase)
             if progress is not None:
                 progress(min(start + batch_size, total), total)
@@ -116,6 +131,97 @@ def load_design_split(design: Design, split: str = "test", *, samples: int | Non
     return part.images, part.labels
 
 
+@dataclass(frozen=True)
+class Fidelity:
+    """How a design is simulated: simulation pixels per neuron side and the mask model.
+
+    Attributes:
+        oversample: s (the simulation pitch is ``pitch/s``).
+        relief: the printed relief to propagate through (multislice), or None for thin masks.
+        label: short name for reports (``"design"``, ``"reference"``, …).
+    """
+
+    oversample: int
+    relief: Relief | None = None
+    label: str = ""
+
+    @property
+    def model(self) -> str:
+        """``"relief"`` or ``"thin"``."""
+        return "thin" if self.relief is None else "relief"
+
+    def describe(self, geometry: Geometry) -> str:
+        """One line: sampling (against the rule) and mask model, e.g. for tables."""
+        rule = geometry.rule_oversample
+        sampling = f"s={self.oversample} ({'meets' if self.oversample >= rule else 'BELOW'} the rule s>={rule})"
+        if self.relief is None:
+            return f"{sampling}, thin masks"
+        r = self.relief
+        slices = len(r.slice_edges_m()) - 1
+        return (
+            f"{sampling}, relief n={r.n_material:.4f}, base {r.base_m * 1e6:.3g} µm, top {r.top_m * 1e6:.3g} µm, "
+            f"{slices} slices, {r.orientation}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready description."""
+        return {
+            "label": self.label,
+            "oversample": self.oversample,
+            "model": self.model,
+            "relief": None if self.relief is None else self.relief.to_dict(),
+        }
+
+
+def design_fidelity(design: Design) -> Fidelity:
+    """The fidelity the design was trained (and its metrics measured) at."""
+    return Fidelity(design.geometry.oversample, design.relief, "design")
+
+
+def default_relief(design: Design, *, material: str | None = None, base_m: float | None = None) -> Relief:
+    """The printed relief of a design: its own (relief-trained), else one built from its fabrication record.
+
+    ``material``/``base_m`` override; without a record the material is IP-Dip in the design's medium and the
+    base the fabrication default (2 µm).
+    """
+    from quaton_fab.fab.heights import level_table, relief_from_table
+    from quaton_fab.fab.stl import DEFAULT_BASE_M
+    from quaton_fab.training.config import DEFAULT_MATERIAL
+
+    fab = design.fabrication or {}
+    if design.relief is not None and material is None:
+        relief = design.relief
+        return relief if base_m is None else dataclasses.replace(relief, base_m=float(base_m))
+    g = design.geometry
+    mat = material or fab.get("material") or DEFAULT_MATERIAL
+    base = base_m if base_m is not None else fab.get("base_m", DEFAULT_BASE_M)
+    table = level_table(np.asarray(design.levels.phases), mat, g.wavelength_m, g.n_medium, float(base),
+                        fab.get("z_step_m") if material is None else None)
+    return relief_from_table(table, periodic=design.levels.periodic)
+
+
+def reference_fidelity(
+    design: Design,
+    *,
+    relief: Relief | None = None,
+    oversample: int | None = None,
+    max_slice_m: float | None = None,
+) -> Fidelity:
+    """The printed-object reference: at least the design's sampling and never below the rule, relief model.
+
+    Args:
+        relief: the relief to simulate (e.g. from an export's level table); default :func:`default_relief`.
+        oversample: a finer s (values below the reference are raised to it).
+        max_slice_m: a finer slicing than the relief's own (values coarser than it are ignored).
+    """
+    g = design.geometry
+    s = max(g.oversample, g.rule_oversample, oversample or 1)
+    relief = relief or default_relief(design)
+    if max_slice_m is not None and (relief.max_slice_m is None or max_slice_m < relief.max_slice_m):
+        relief = dataclasses.replace(relief, max_slice_m=float(max_slice_m))
+    return Fidelity(s, relief, "reference")
+
+
 def simulate_design(
     design: Design,
     *,
@@ -123,6 +229,8 @@ def simulate_design(
     split: str = "test",
     samples: int | None = None,
     phases_rad: np.ndarray | None = None,
+    heights_m: np.ndarray | None = None,
+    fidelity: Fidelity | None = None,
     batch_size: int = 256,
     device: str = "auto",
     progress: ProgressFn | None = None,
@@ -131,21 +239,32 @@ def simulate_design(
 
     Args:
         dataset: another dataset spec to evaluate on (default: the design's own, same split and seed).
-        phases_rad: ``(L, N, N)`` phases to simulate instead of the design's level phases (e.g. read back from
-            exported files); default ``design.phases_rad()``.
+        phases_rad: ``(L, N, N)`` phases to simulate instead of the design's level phases (thin model, or the
+            relief's heights interpolated from them); default ``design.phases_rad()``.
+        heights_m: ``(L, N, N)`` relief heights above the base (m) read back from files (relief model only;
+            takes precedence over ``phases_rad``).
+        fidelity: sampling and mask model; default the design's own (:func:`design_fidelity`).
     """
     dev = resolve_device(device)
+    fidelity = fidelity or design_fidelity(design)
     if dataset is None:
         images, labels = load_design_split(design, split, samples=samples)
     else:
         kwargs = {f"{split}_samples": samples} if samples is not None else {}
         part = getattr(load_dataset(dataset, seed=design.seed, **kwargs), split)
         images, labels = part.images, part.labels
-    network = DiffractiveNetwork(design.geometry).to(dev)
-    task = task_from_dict(design.task, design.geometry.neurons, design.geometry.oversample).to(dev)
+    geometry = dataclasses.replace(design.geometry, oversample=fidelity.oversample)
+    network = DiffractiveNetwork(geometry, relief=fidelity.relief).to(dev)
+    task = task_from_dict(design.task, geometry.neurons, geometry.oversample).to(dev)
     encoding = Encoding.from_dict(design.encoding)
+    heights = None
+    if heights_m is not None and fidelity.relief is not None:
+        heights = torch.as_tensor(np.asarray(heights_m, dtype=np.float64), dtype=torch.float32, device=dev)
+    if heights_m is not None and fidelity.relief is None and phases_rad is None:
+        raise ValueError("thin-model simulation of read-back heights needs their phases (phases_rad)")
     phases = design.phases_rad() if phases_rad is None else np.asarray(phases_rad, dtype=np.float64)
     phase_tensor = torch.as_tensor(phases, dtype=torch.float32, device=dev)
     return evaluate_network(
-        network, task, encoding, images, labels, batch_size=batch_size, phases=phase_tensor, progress=progress
+        network, task, encoding, images, labels, batch_size=batch_size, phases=phase_tensor, heights_m=heights,
+        progress=progress,
     )

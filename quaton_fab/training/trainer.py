@@ -29,9 +29,11 @@ import torch
 
 from quaton_fab import __version__
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
-from quaton_fab.design import Design
+from quaton_fab.design import Design, sampling_record
 from quaton_fab.fileio import atomic_path
-from quaton_fab.optics.network import DiffractiveNetwork, Geometry
+from quaton_fab.optics.network import DiffractiveNetwork, Geometry, rule_oversample
+from quaton_fab.optics.propagation import OpticsError
+from quaton_fab.optics.relief import Relief
 from quaton_fab.quant import LevelSet, make_quantizer
 from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
@@ -124,12 +126,12 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
         levels = LevelSet.range(config.levels, lo, hi)
     else:
         levels = LevelSet.uniform(config.levels)
-    if config.material is None:
+    if config.effective_material is None:
         return levels, None
     from quaton_fab.fab.heights import level_table, printable_phases
     from quaton_fab.fab.materials import get_material, parse_medium
 
-    material = get_material(config.material)
+    material = get_material(config.effective_material)
     n_medium = resolve_n_medium(config)  # the medium light propagates in is the one around the masks
     medium_name = parse_medium(config.medium, config.wavelength_m)[0] if config.medium else f"n={n_medium:g}"
     phases = np.asarray(levels.phases, dtype=np.float64)
@@ -145,11 +147,64 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
         "medium": medium_name,
         "n_medium": float(n_medium),
         "z_step_m": config.z_step_m,
+        "base_m": resolve_base_m(config),
         "level_heights_m": [float(h) for h in table.snapped_height_m],
         "note": "level phases are those of the printable (snapped) heights" if config.z_step_m else
         "level phases are the nominal ones; heights follow from the material",
     }
     return levels, fabrication
+
+
+def resolve_base_m(config: TrainConfig) -> float:
+    """Base slab thickness (m) of the printed masks: ``base_m``, else the fabrication default (2 µm)."""
+    from quaton_fab.fab.stl import DEFAULT_BASE_M
+
+    return float(DEFAULT_BASE_M if config.base_m is None else config.base_m)
+
+
+def resolve_oversample(config: TrainConfig, n_medium: float | None = None) -> tuple[int, int]:
+    """``(s, rule)``: the run's oversampling and the sampling rule's minimum ``ceil(2·p·n_med/λ0)``.
+
+    Raises:
+        ConfigError: an explicit ``oversample`` below the rule without ``allow_undersampling``.
+    """
+    n = resolve_n_medium(config) if n_medium is None else n_medium
+    rule = rule_oversample(config.pitch_m, config.wavelength_m, n)
+    if config.oversample == "auto":
+        return rule, rule
+    s = int(config.oversample)
+    if s < rule and not config.allow_undersampling:
+        raise ConfigError(
+            f"oversample {s} is below the sampling rule (s >= {rule} for pitch {config.pitch_m * 1e6:g} µm, "
+            f"λ0 {config.wavelength_m * 1e9:g} nm, n_med {n:g}): light the printed pixels send into steep angles "
+            "would be dropped; use --oversample auto, or --allow-undersampling to accept it"
+        )
+    if s < rule:
+        log.warning(
+            "oversample %d is below the sampling rule (s >= %d): the simulation drops propagating light; "
+            "the printed part will not behave like this model",
+            s,
+            rule,
+        )
+    return s, rule
+
+
+def build_relief(config: TrainConfig, levels: LevelSet, fabrication: dict[str, Any] | None) -> Relief | None:
+    """The printed relief the run trains through (relief model), or None (thin model)."""
+    if config.model != "relief":
+        return None
+    if fabrication is None:  # pragma: no cover - effective_material is never None for the relief model
+        raise ConfigError("the relief model needs a material")
+    return Relief(
+        n_material=fabrication["n_material"],
+        level_phases_rad=tuple(float(p) for p in levels.phases),
+        level_heights_m=tuple(fabrication["level_heights_m"]),
+        periodic=levels.periodic,
+        base_m=fabrication["base_m"],
+        max_slice_m=config.max_slice_m,
+        orientation=config.orientation,
+        continuous=config.method == "fp",
+    )
 
 
 @dataclass
@@ -224,6 +279,9 @@ class Trainer:
         if cfg.task == "qpi" and data.kind != "phase" and cfg.encoding_mode != "phase":
             raise ConfigError("the qpi task needs phase encoding (encoding_mode='phase')")
         levels, fabrication = build_level_set(cfg)
+        n_medium = resolve_n_medium(cfg)
+        oversample, rule = resolve_oversample(cfg, n_medium)
+        relief = build_relief(cfg, levels, fabrication)
         geometry = Geometry(
             wavelength_m=cfg.wavelength_m,
             neurons=cfg.neurons,
@@ -232,8 +290,8 @@ class Trainer:
             d_in_m=cfg.d_in,
             spacing_m=cfg.spacing_m,
             d_out_m=cfg.d_out,
-            n_medium=resolve_n_medium(cfg),
-            oversample=cfg.oversample,
+            n_medium=n_medium,
+            oversample=oversample,
             padding=cfg.padding,
         )
         generator = torch.Generator().manual_seed(cfg.seed)
@@ -243,7 +301,10 @@ class Trainer:
             )
             for _ in range(cfg.layers)
         ]
-        network = DiffractiveNetwork(geometry, quantizers).to(device)
+        try:
+            network = DiffractiveNetwork(geometry, quantizers, relief=relief).to(device)
+        except OpticsError as exc:
+            raise ConfigError(str(exc)) from None
         encoding = Encoding(
             object_neurons=cfg.object_neurons,
             mode=cfg.encoding_mode,
@@ -253,7 +314,7 @@ class Trainer:
         if cfg.task == "classify":
             task: torch.nn.Module = ClassificationTask(
                 cfg.neurons,
-                cfg.oversample,
+                oversample,
                 num_classes=data.num_classes,
                 detector_size=max(1, int(round(cfg.detector_fraction * cfg.neurons))),
                 loss=cfg.loss or "ce",
@@ -262,7 +323,7 @@ class Trainer:
         else:
             task = QPITask(
                 cfg.neurons,
-                cfg.oversample,
+                oversample,
                 crop=cfg.qpi_crop or cfg.object_neurons,
                 phase_max_rad=cfg.qpi_phase_max_rad,
                 loss=cfg.loss or "berhu",
@@ -364,7 +425,7 @@ class Trainer:
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 images = train.images[idx].to(parts.device)
                 labels = train.labels[idx].to(parts.device)
-                field_in, input_phase = encoding.field_and_phase(images, cfg.neurons, cfg.oversample)
+                field_in, input_phase = encoding.field_and_phase(images, cfg.neurons, network.geometry.oversample)
                 intensity = network(field_in)
                 loss = task.loss(intensity, labels, input_phase)
                 for q in network.phase_modules:
@@ -462,6 +523,8 @@ class Trainer:
             training={**cfg.to_dict(), "history": history, "torch": torch.__version__},
             seed=cfg.seed,
             fabrication=parts.fabrication,
+            relief=network.relief,
+            sampling=sampling_record(network.geometry, cfg.oversample),
         )
         exported = torch.as_tensor(design.phases_rad(), dtype=torch.float32, device=parts.device)
         test = evaluate_network(
