@@ -17,6 +17,8 @@ mask transmission is ``exp(+i·phase)``; the physics conventions are in docs/ARC
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import json
 import logging
 import os
@@ -44,7 +46,7 @@ DESIGN_JSON = "design.json"
 MASKS_NPZ = "masks.npz"
 
 
-class DesignError(ValueError):
+class DesignError(QuatonFabError):
     """A design directory that is missing, corrupted, of another schema version, or inconsistent."""
 
 
@@ -174,12 +176,19 @@ class Design:
         """
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
+        for name in (MASKS_NPZ, DESIGN_JSON):
+            if (out / name).exists() and not (out / name).is_file():
+                raise DesignError(f"cannot save the design: {str(out / name)!r} is in the way (not a file)")
         arrays: dict[str, np.ndarray] = {"level_indices": self.level_indices.astype(_index_dtype(self.levels.n))}
         if self.fp_phases_rad is not None:
             arrays["fp_phases_rad"] = np.asarray(self.fp_phases_rad, dtype=np.float64)
-        atomic_write_with(out / MASKS_NPZ, lambda f: np.savez_compressed(f, **arrays))
         text = json.dumps(self.to_json_dict(), indent=2, allow_nan=False)
-        atomic_write_with(out / DESIGN_JSON, lambda f: f.write(text.encode("utf-8")))
+        atomic_write_with(out / MASKS_NPZ, lambda f: np.savez_compressed(f, **arrays))
+        try:  # design.json is the committing write: without it the masks are not a design
+            atomic_write_with(out / DESIGN_JSON, lambda f: f.write(text.encode("utf-8")))
+        except BaseException:
+            (out / MASKS_NPZ).unlink(missing_ok=True)
+            raise
         log.info("saved design to %s", out)
         return out
 

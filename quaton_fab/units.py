@@ -6,6 +6,8 @@ Lengths inside the library are plain floats in metres. Users type them with a un
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import math
 import re
 
@@ -29,7 +31,7 @@ _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _PATTERN = re.compile(rf"^\s*({_NUMBER})\s*([^\d\s.+-][^\s]*)?\s*$")
 
 
-class UnitError(ValueError):
+class UnitError(QuatonFabError):
     """A length that cannot be understood (unknown unit, not a number, not positive, not finite)."""
 
 

@@ -9,6 +9,8 @@ reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF with
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import hashlib
 import logging
 from collections.abc import Callable
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 
-class VerifyError(ValueError):
+class VerifyError(QuatonFabError):
     """An export directory that cannot be verified (no fab sheet, no files, wrong design)."""
 
 

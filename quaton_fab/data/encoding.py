@@ -23,6 +23,8 @@ Steps, for a batch of images (B, H, W):
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import math
 import numbers
 from dataclasses import dataclass
@@ -45,7 +47,7 @@ PLACEMENT_RULE = (
 OVERSAMPLING_RULE = "each neuron value repeated s x s simulation pixels (nearest neighbour)"
 
 
-class EncodingError(ValueError):
+class EncodingError(QuatonFabError):
     """Bad encoding settings or input images (one-line message)."""
 
 

@@ -26,6 +26,10 @@ from quaton_fab.fab.materials import Material, get_material
 logger = logging.getLogger(__name__)
 
 
+#: Tallest relief accepted (m): beyond any two-photon, grayscale-lithography or etching process.
+MAX_RELIEF_M = 1e-3
+
+
 class HeightError(FabError):
     """A level set, material/medium pair, base or z-step that cannot be turned into printable heights."""
 
@@ -254,6 +258,12 @@ def level_table(
     n_mat, dn = _contrast(mat, wavelength_m, n_medium)
     lam_m = float(wavelength_m)
     heights = phases * lam_m / (2.0 * math.pi * dn)
+    if heights.size and float(heights.max()) > MAX_RELIEF_M:
+        raise HeightError(
+            f"{mat.name}: index contrast n − n_medium = {dn:.3g} makes the tallest level {float(heights.max()):.3g} m "
+            f"high (a 2π step needs λ0/Δn = {lam_m / dn:.3g} m); no printer builds reliefs above "
+            f"{MAX_RELIEF_M * 1e3:g} mm: choose a material with a larger contrast to the medium"
+        )
     if step is None:
         snapped = heights.copy()
     else:

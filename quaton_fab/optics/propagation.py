@@ -25,6 +25,8 @@ simulation by 35–60 % on such fields, ~100× more than from each other.
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import functools
 import logging
 import math
@@ -64,7 +66,7 @@ _SUPPORTED_COMPLEX = (torch.complex64, torch.complex128)
 _ANGULAR_SPECTRUM_CACHE_SIZE = 16
 
 
-class OpticsError(ValueError):
+class OpticsError(QuatonFabError):
     """Bad optical input (geometry, distance, field shape or dtype); the message names the bad value."""
 
 

@@ -15,6 +15,8 @@ A ``LevelSet`` is immutable and knows nothing of torch modules; it only maps pha
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -32,7 +34,7 @@ KINDS = ("circle", "range", "list")
 MIN_SEPARATION_RAD = 1e-9
 
 
-class LevelSetError(ValueError):
+class LevelSetError(QuatonFabError):
     """A level set was given an invalid value (one-line message naming it)."""
 
 

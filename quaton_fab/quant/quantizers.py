@@ -16,6 +16,8 @@ All schedule state (epoch, slope, temperature, λ_e, the Gumbel noise counter) l
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -39,7 +41,7 @@ TAIL = 20.0
 MAX_PAD_PERIODS = 16
 
 
-class QuantizerError(ValueError):
+class QuantizerError(QuatonFabError):
     """A quantizer was given an invalid method, setting or argument (one-line message naming it)."""
 
 

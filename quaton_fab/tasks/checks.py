@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import torch
 
 __all__ = ["TaskError", "check_intensity", "check_labels", "check_input_phase", "check_grid"]
 
 
-class TaskError(ValueError):
+class TaskError(QuatonFabError):
     """Bad task settings or bad tensors handed to a task (one line naming the bad value)."""
 
 

@@ -16,6 +16,8 @@ The QuATON lab reports two variants: "RD" (k1, k2 = 0.01, 0.03, the default here
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import torch
 import torch.nn.functional as F
 
@@ -27,7 +29,7 @@ RD_CONSTANTS: tuple[float, float] = (0.01, 0.03)
 RI_CONSTANTS: tuple[float, float] = (1e-6, 1e-6)
 
 
-class SSIMError(ValueError):
+class SSIMError(QuatonFabError):
     """Inputs or settings for which SSIM is not defined (shape mismatch, window larger than the image, …)."""
 
 

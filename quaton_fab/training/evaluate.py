@@ -6,6 +6,8 @@ saved design from its two files) and by ``quaton-fab verify`` (re-simulate with 
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
+
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +16,7 @@ import numpy as np
 import torch
 
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
-from quaton_fab.design import Design
+from quaton_fab.design import Design, DesignError
 from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.tasks import task_from_dict
 
@@ -25,7 +27,7 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 
 
-class DeviceError(ValueError):
+class DeviceError(QuatonFabError):
     """A device name that is unknown or not available on this machine."""
 
 
@@ -103,7 +105,7 @@ def load_design_split(design: Design, split: str = "test", *, samples: int | Non
     info = design.dataset
     spec = info.get("spec")
     if not spec:
-        raise ValueError("the design does not record its dataset spec; pass --dataset")
+        raise DesignError("the design does not record its dataset spec; pass --dataset")
     counts = {
         "train_samples": info.get("train_samples"),
         "val_samples": info.get("val_samples"),
