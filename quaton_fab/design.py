@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -43,6 +44,9 @@ log = logging.getLogger(__name__)
 SCHEMA = "quaton-fab/design"
 SCHEMA_VERSION = 1
 DESIGN_JSON = "design.json"
+#: Top-level design.json entries that must be JSON objects (when present and not null).
+_OBJECT_KEYS = ("software", "geometry", "propagation", "levels", "encoding", "task", "method", "dataset",
+                "training", "metrics", "fabrication", "masks")
 MASKS_NPZ = "masks.npz"
 
 
@@ -220,6 +224,15 @@ class Design:
             raise DesignError(
                 f"{str(json_path)!r} has schema_version {version!r}; this quaton-fab reads version {SCHEMA_VERSION}"
             )
+        for key in _OBJECT_KEYS:
+            if meta.get(key) is not None and not isinstance(meta[key], dict):
+                raise DesignError(
+                    f"{str(json_path)!r}: {key!r} must be a JSON object, got {type(meta[key]).__name__}"
+                )
+        for key in ("test", "val_best", "test_unquantized"):
+            value = (meta.get("metrics") or {}).get(key)
+            if value is not None and not isinstance(value, dict):
+                raise DesignError(f"{str(json_path)!r}: 'metrics.{key}' must be a JSON object")
         try:
             with np.load(npz_path, allow_pickle=False) as npz:
                 if "level_indices" not in npz.files:
@@ -228,7 +241,7 @@ class Design:
                 fp = np.array(npz["fp_phases_rad"]) if "fp_phases_rad" in npz.files else None
         except DesignError:
             raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise DesignError(f"{str(npz_path)!r} cannot be read ({exc})") from None
         model = (meta.get("propagation") or {}).get("model")
         if model is not None and model != PROPAGATION_MODEL:
@@ -257,7 +270,7 @@ class Design:
             raise
         except KeyError as exc:
             raise DesignError(f"{str(json_path)!r} lacks the required key {exc}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             raise DesignError(f"{str(json_path)!r} is inconsistent: {exc}") from None
         return design
 

@@ -9,8 +9,6 @@ reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF with
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import hashlib
 import logging
 from collections.abc import Callable
@@ -26,16 +24,13 @@ from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels
 from quaton_fab.fab.sheet import read_fab_sheet
+from quaton_fab.fab.sheet_check import VerifyError, check_sheet
 from quaton_fab.training.evaluate import simulate_design
 
 __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError"]
 
 log = logging.getLogger(__name__)
 
-
-
-class VerifyError(QuatonFabError):
-    """An export directory that cannot be verified (no fab sheet, no files, wrong design)."""
 
 
 @dataclass
@@ -169,6 +164,7 @@ def verify_export(
     if not sheet_path.is_file():
         raise VerifyError(f"{str(export)!r} is not an export directory: fab_sheet.json is missing")
     sheet = read_fab_sheet(sheet_path)
+    check_sheet(sheet, design, export)  # its own hash, the design and material table, paths inside `export`
     table = LevelTable.from_dict(sheet["level_table"])
     g = design.geometry
     geometry = sheet.get("geometry", {})
@@ -192,7 +188,13 @@ def verify_export(
     rows: list[VerifyRow] = []
     cache: dict[str, float] = {}
     expected = np.asarray(table.snapped_height_m)[design.level_indices]
-    for item in read_back(design, export, table, {f["name"] for f in files}):
+    try:
+        items = read_back(design, export, table, {f["name"] for f in files})
+    except Exception as exc:  # noqa: BLE001 - a changed file may break its reader in any way
+        if problems:  # the file changed since export: that is the finding, not the reader's complaint
+            raise VerifyError(f"{problems[0]} and cannot be read back ({type(exc).__name__})") from None
+        raise
+    for item in items:
         match = float(np.mean(item.levels == design.level_indices))
         height_error = float(np.max(np.abs(item.heights_m - expected)))
         if item.label.endswith((".gds", ".oas")) and match < 1.0:

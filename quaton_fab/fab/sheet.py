@@ -286,9 +286,13 @@ def write_fab_sheet(out_dir: str | os.PathLike, sheet: dict) -> dict[str, Path]:
         text = json.dumps(sheet, indent=2, allow_nan=False, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise SheetError(f"fab sheet is not JSON-serialisable: {exc}") from None
+    from quaton_fab.fab.sheet_check import SHEET_HASH_KEY, sheet_digest
+
+    sheet[SHEET_HASH_KEY] = sheet_digest(sheet)  # verify checks the sheet against it
+    text = json.dumps(sheet, indent=2, allow_nan=False, default=_json_default)
     paths = {"json": out / JSON_NAME, "md": out / MD_NAME}
-    _atomic_write_text(paths["json"], text + "\n")
     _atomic_write_text(paths["md"], render_fab_sheet_md(sheet))
+    _atomic_write_text(paths["json"], text + "\n")  # last: fab_sheet.json marks a complete export
     logger.info("fab sheet written to %s", out)
     return paths
 

@@ -118,6 +118,24 @@ def load_design_split(design: Design, split: str = "test", *, samples: int | Non
     return part.images, part.labels
 
 
+def check_dataset_fits(design: Design, splits: DatasetSplits, spec: str) -> None:
+    """Refuse a dataset the design cannot be scored on: other input kind, or labels beyond its classes."""
+    trained_on_phase = bool(design.encoding.get("input_is_phase", False))
+    if (splits.kind == "phase") != trained_on_phase:
+        raise DesignError(
+            f"dataset {spec!r} holds {splits.kind} images, but the design was trained on "
+            f"{'phase' if trained_on_phase else 'intensity'} images; its metric on them would be meaningless"
+        )
+    if design.task.get("kind") == "classify":
+        classes = len(design.task.get("regions") or [])
+        top = max(int(s.labels.max()) for s in (splits.train, splits.val, splits.test) if s.labels.numel())
+        if top >= classes:
+            raise DesignError(
+                f"dataset {spec!r} has labels up to {top}, but the design has detectors for {classes} classes "
+                f"(0..{classes - 1})"
+            )
+
+
 def simulate_design(
     design: Design,
     *,
@@ -141,7 +159,9 @@ def simulate_design(
         images, labels = load_design_split(design, split, samples=samples)
     else:
         kwargs = {f"{split}_samples": samples} if samples is not None else {}
-        part = getattr(load_dataset(dataset, seed=design.seed, **kwargs), split)
+        splits = load_dataset(dataset, seed=design.seed, **kwargs)
+        check_dataset_fits(design, splits, dataset)
+        part = getattr(splits, split)
         images, labels = part.images, part.labels
     network = DiffractiveNetwork(design.geometry).to(dev)
     task = task_from_dict(design.task, design.geometry.neurons, design.geometry.oversample).to(dev)
