@@ -263,7 +263,7 @@ def train(
     except TrainingInterrupted as stop:
         console.print(f"[yellow]{q(stop)}[/]")
         console.print(f"Continue with: [bold]quaton-fab train --out {q(run_dir)} --resume[/]")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGINT, previous)
 

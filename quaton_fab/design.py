@@ -17,8 +17,6 @@ mask transmission is ``exp(+i·phase)``; the physics conventions are in docs/ARC
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import json
 import logging
 import os
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from quaton_fab._version import __version__
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.fileio import atomic_write_with
 from quaton_fab.optics.network import Geometry
 from quaton_fab.optics.propagation import KERNEL_FLAT_MARGIN_PX, KERNEL_TAPER_PX, PROPAGATION_MODEL

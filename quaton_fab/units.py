@@ -6,10 +6,10 @@ Lengths inside the library are plain floats in metres. Users type them with a un
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import math
 import re
+
+from quaton_fab.errors import QuatonFabError
 
 __all__ = ["UnitError", "parse_length", "format_length", "parse_phase", "parse_phase_list", "LENGTH_UNITS"]
 

@@ -3,8 +3,10 @@
 For every exported format the files are read with their own libraries (gdstk for GDSII/OASIS, numpy-stl for
 STL, Pillow for PNG/TIFF), the per-mask level or height map is rebuilt, converted back to phases with the material
 model recorded in ``fab_sheet.json`` (φ = 2π(n_mat − n_med)·h/λ0), and the design's test metric is simulated
-with those phases. Only the files listed in the fab sheet are read, and each must still have the SHA-256 recorded there. GDS must
-reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
+with those phases. Only the files listed in the fab sheet are read, and each must still have the SHA-256 recorded
+there; the sheet itself is first checked against its own hash, the design and the material table
+(:func:`quaton_fab.fab.sheet_check.check_sheet`). GDS must reproduce the level map exactly; STL heights must lie
+within 1 nm, PNG/TIFF within 1 nm or half a grey step.
 """
 
 from __future__ import annotations

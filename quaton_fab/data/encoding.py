@@ -23,8 +23,6 @@ Steps, for a batch of images (B, H, W):
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import math
 import numbers
 from dataclasses import dataclass
@@ -33,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from quaton_fab.errors import QuatonFabError
 
 MODES: tuple[str, ...] = ("phase", "amplitude")
 BACKGROUNDS: tuple[str, ...] = ("auto", "plane", "dark")

@@ -89,7 +89,8 @@ class ExportOptions:
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
-            raise ExportError(f"unknown export format {unknown[0] if unknown else '(none)'!r}; use {', '.join(FORMATS)}")
+            bad = unknown[0] if unknown else "(none)"
+            raise ExportError(f"unknown export format {bad!r}; use {', '.join(FORMATS)}")
 
 
 @dataclass
@@ -172,7 +173,9 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
     names = planned_files(design, options)
     in_way = [n for n in names if (out / n).exists() and not (out / n).is_file()]
     if in_way:
-        raise ExportError(f"{str(out / in_way[0])!r} is in the way (not a regular file); remove it or use another --out")
+        raise ExportError(
+            f"{str(out / in_way[0])!r} is in the way (not a regular file); remove it or use another --out"
+        )
     if not options.force:
         clashes = [n for n in names if (out / n).exists()]
         if clashes:

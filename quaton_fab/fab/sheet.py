@@ -253,7 +253,8 @@ def render_fab_sheet_md(sheet: dict) -> str:
         lines.append("(no checks run)")
     layer_map = sheet["extra"].get("layer_map")
     if layer_map:
-        lines += ["", "## GDSII / OASIS layers", "", "One layer per level (datatype 0); heights above the base slab.", ""]
+        lines += ["", "## GDSII / OASIS layers", "",
+                  "One layer per level (datatype 0); heights above the base slab.", ""]
         lines += _table(["level", "layer/datatype", "name", "height (µm)", "drawn", "rectangles", "area (µm²)"], [
             [row["level"], f"{row['layer']}/{row['datatype']}", row.get("name", ""), f"{row['height_um']:.4f}",
              "yes" if row.get("drawn", True) else "omitted (= bare base)", row.get("polygons", ""),

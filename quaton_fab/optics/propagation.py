@@ -25,8 +25,6 @@ simulation by 35–60 % on such fields, ~100× more than from each other.
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import functools
 import logging
 import math
@@ -35,6 +33,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from quaton_fab.errors import QuatonFabError
 
 __all__ = [
     "PROPAGATION_MODEL",

@@ -15,8 +15,6 @@ A ``LevelSet`` is immutable and knows nothing of torch modules; it only maps pha
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -25,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from quaton_fab.errors import QuatonFabError
 
 logger = logging.getLogger(__name__)
 

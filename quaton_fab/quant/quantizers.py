@@ -16,8 +16,6 @@ All schedule state (epoch, slope, temperature, λ_e, the Gumbel noise counter) l
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -29,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.quant.levels import TWO_PI, LevelSet
 
 logger = logging.getLogger(__name__)

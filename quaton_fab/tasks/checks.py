@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import torch
+
+from quaton_fab.errors import QuatonFabError
 
 __all__ = ["TaskError", "check_intensity", "check_labels", "check_input_phase", "check_grid"]
 

@@ -16,10 +16,10 @@ The QuATON lab reports two variants: "RD" (k1, k2 = 0.01, 0.03, the default here
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import torch
 import torch.nn.functional as F
+
+from quaton_fab.errors import QuatonFabError
 
 __all__ = ["SSIMError", "ssim", "gaussian_window", "RD_CONSTANTS", "RI_CONSTANTS"]
 

@@ -7,12 +7,12 @@ field can be overridden (the CLI maps its flags onto fields).
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from quaton_fab.errors import QuatonFabError
 
 __all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS"]
 

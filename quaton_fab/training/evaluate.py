@@ -6,8 +6,6 @@ saved design from its two files) and by ``quaton-fab verify`` (re-simulate with 
 
 from __future__ import annotations
 
-from quaton_fab.errors import QuatonFabError
-
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +15,7 @@ import torch
 
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
 from quaton_fab.design import Design, DesignError
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.tasks import task_from_dict
 
@@ -100,7 +99,9 @@ def _module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def load_design_split(design: Design, split: str = "test", *, samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_design_split(
+    design: Design, split: str = "test", *, samples: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reload the dataset split a design was trained/tested on (same source, same seed, same sample counts)."""
     info = design.dataset
     spec = info.get("spec")
