@@ -248,6 +248,18 @@ def test_group5_os_errors_are_one_line_with_path_and_reason(tiny_run, tmp_path, 
     assert Design.load(out).metrics["test"]["samples"] == 40  # the design itself was saved first
 
 
+def test_group5_os_errors_name_the_final_file_not_the_temporary_one(tmp_path):
+    from quaton_fab.fileio import atomic_write_with
+
+    def disk_full(handle):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with pytest.raises(OSError) as info:
+        atomic_write_with(tmp_path / "a.png", disk_full)
+    assert info.value.filename == str(tmp_path / "a.png") and info.value.errno == errno.ENOSPC
+    assert os.listdir(tmp_path) == []
+
+
 # ------------------------------------------------------------------------------- 6. malformed input
 @pytest.mark.parametrize("content", [b"", b"not a zip file at all"], ids=["empty", "garbage"])
 def test_group6_broken_npz_is_one_line(tmp_path, content):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from quaton_fab.fileio import atomic_write_bytes
+from quaton_fab.validate import count, length_m
 from quaton_fab.fab.errors import FabError
 from quaton_fab._version import __version__
 from quaton_fab.fab.heights import LevelTable
@@ -35,24 +35,6 @@ MD_NAME = "fab_sheet.md"
 
 class SheetError(FabError):
     """A geometry value, file or check that cannot go on the fab sheet."""
-
-
-def _positive(value: float, what: str, *, allow_zero: bool = False) -> float:
-    """A finite length (m) > 0 (or ≥ 0)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise SheetError(f"{what} must be a length in metres, got {value!r}") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise SheetError(f"{what} must be a finite length {'≥' if allow_zero else '>'} 0 m, got {value!r}")
-    return v
-
-
-def _count(value: int, what: str) -> int:
-    """A whole number ≥ 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SheetError(f"{what} must be a whole number ≥ 1, got {value!r}")
-    return int(value)
 
 
 def _sha256(path: Path) -> str:
@@ -133,17 +115,17 @@ def build_fab_sheet(
         checks: name → True (passed) / False (failed) / note string.
         extra: anything else worth recording (JSON-serialisable).
     """
-    pitch = _positive(pitch_m, "pitch")
-    n_side = _count(neurons, "neurons")
-    n_layers = _count(layers, "layers")
+    pitch = length_m(pitch_m, "pitch", error=SheetError)
+    n_side = count(neurons, "neurons", error=SheetError)
+    n_layers = count(layers, "layers", error=SheetError)
     geometry = {
         "pitch_m": pitch,
         "neurons": n_side,
         "layers": n_layers,
         "layer_size_m": pitch * n_side,
-        "d_in_m": _positive(d_in_m, "d_in", allow_zero=True),
-        "spacing_m": _positive(spacing_m, "spacing", allow_zero=True),
-        "d_out_m": _positive(d_out_m, "d_out", allow_zero=True),
+        "d_in_m": length_m(d_in_m, "d_in", allow_zero=True, error=SheetError),
+        "spacing_m": length_m(spacing_m, "spacing", allow_zero=True, error=SheetError),
+        "d_out_m": length_m(d_out_m, "d_out", allow_zero=True, error=SheetError),
     }
     checked = _check_checks(checks or {})
     return {
