@@ -146,6 +146,13 @@ def test_group2_stale_staging_is_cleaned_and_user_files_are_kept(design, tmp_pat
     alive.rmdir()
 
 
+def test_group2_the_current_directory_is_not_swapped_away(design, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExportError, match="current directory"):
+        export_design(design, ".", ExportOptions(formats=("gds",)))
+    assert os.listdir(tmp_path) == []
+
+
 def test_exporting_twice_gives_byte_identical_files(tiny_run, tmp_path):
     for name in ("a", "b"):
         result = run("export", tiny_run, "--format", "all", "--stack", "--out", tmp_path / name)

@@ -188,6 +188,9 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
     target = Path(os.path.realpath(out))  # the directory itself, also when --out is a symbolic link to it
     if target == target.parent:
         raise ExportError(f"cannot export into the root directory {str(out)!r}")
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if cwd == target or target in cwd.parents:  # the swap would leave the shell in a deleted directory
+        raise ExportError(f"cannot export into {str(out)!r}, which holds the current directory; use a sub-folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_staging(target)
