@@ -126,7 +126,10 @@ def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
     g = design.geometry
 
     def mismatch(what: str, in_sheet: Any, expected: Any, source: str = "the design") -> VerifyError:
-        return VerifyError(f"fab_sheet.json records {what} = {in_sheet!r}, but {source} gives {expected!r}")
+        return VerifyError(
+            f"fab_sheet.json records {what} = {in_sheet!r}, but {source} gives {expected!r} "
+            "(an edited sheet, or an export of another design)"
+        )
 
     recorded = LevelTable.from_dict(sheet["level_table"])
     if not _close(float(sheet["wavelength_m"]), g.wavelength_m) or not _close(recorded.wavelength_m, g.wavelength_m):
