@@ -84,6 +84,19 @@ def test_group1_grid_and_samples_beyond_memory_are_refused_before_allocating(tmp
         check_memory(1024, "--x 5", "a test", available_bytes=512)
 
 
+def test_group1_gpu_runs_are_checked_against_the_gpus_free_memory(monkeypatch):
+    from types import SimpleNamespace
+
+    from quaton_fab.resources import check_training_memory
+    from quaton_fab.training.config import preset
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 1 << 30))
+    config = preset("tiny")
+    check_training_memory(config, SimpleNamespace(type="cpu"))  # fits in this machine's RAM
+    with pytest.raises(ResourceError, match="--neurons 24: .* has 1.0 MiB available"):
+        check_training_memory(config, SimpleNamespace(type="cuda"))
+
+
 def test_group1_npz_with_a_huge_label_is_refused(tmp_path):
     path = tmp_path / "big.npz"
     labels = np.arange(40, dtype=np.int64)
