@@ -206,8 +206,9 @@ def main() -> None:
     for name in CASES:
         cases[name] = run_case(name)
         c = cases[name]
+        ms = c["multislice"]
         print(f"{name:22s} P/λ={c['period_over_wavelength']:5.2f} TE: multislice L1 "
-              f"{c['multislice']['one_per_level_step']['TE']['l1']:.3f} (50 nm slices {c['multislice']['50nm']['TE']['l1']:.3f})"
+              f"{ms['one_per_level_step']['TE']['l1']:.3f} (50 nm slices {ms['50nm']['TE']['l1']:.3f})"
               f"  thin {c['thin']['TE']['l1']:.3f}   TE↔TM {c['rcwa']['TE_vs_TM']['l1']:.3f}", flush=True)
     two_d = run_2d()
     print(f"2D vortex 2×2 px 1 µm (unpolarised): multislice L1 {two_d['multislice_one_per_level_step']['l1']:.3f}"

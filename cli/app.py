@@ -1,24 +1,30 @@
 """The ``quaton-fab`` command-line app: parses arguments, calls the library, renders with rich.
 
 Errors a user can cause (a bad length, an unknown material, a missing design, …) are shown as one red line on
-stderr with exit code 2 and no traceback.
+stderr with exit code 2 and no traceback. Only the library's :class:`~quaton_fab.errors.QuatonFabError` and
+``OSError`` (path + the system's reason) are treated so; anything else is a bug and keeps its traceback. Every
+string that comes from the user or from a file is escaped before rich renders it (``[/x]`` in a path is text).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
 import signal
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, Callable, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from quaton_fab import __version__
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.units import format_length, parse_length, parse_phase_list
 
 app = typer.Typer(
@@ -77,14 +83,48 @@ class Format(str, Enum):
     all = "all"
 
 
-def fail(message: str, code: int = EXIT_USAGE) -> None:
-    """Print one error line and exit."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+def q(value: object) -> str:
+    """A user- or file-supplied value as rich text that is shown literally (markup escaped)."""
+    return escape(str(value))
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """Print one error line (shown literally: no rich markup is interpreted in ``message``) and exit."""
+    text = " ".join(message.split("\n")[0].split()) if message else "error"
+    err_console.print(f"[bold red]error:[/] {q(text)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
+#: Training-configuration field names → the option a user types (so messages name what the user can change).
+CONFIG_OPTIONS = {
+    "level_range_rad": "--level-range", "level_phases_rad": "--level-phases", "pitch_m": "--pitch",
+    "wavelength_m": "--wavelength", "spacing_m": "--spacing", "d_in_m": "--d-in", "d_out_m": "--d-out",
+    "z_step_m": "--z-step", "z_step": "--z-step", "batch_size": "--batch-size", "train_samples": "--train-samples",
+    "val_samples": "--val-samples", "test_samples": "--test-samples", "levels": "--levels", "layers": "--layers",
+    "neurons": "--neurons", "oversample": "--oversample", "epochs": "--epochs", "lr": "--lr",
+}
+
+
+def _option_names(message: str) -> str:
+    """Replace internal configuration field names in a ConfigError message by the CLI options."""
+    return re.sub(r"\b(" + "|".join(sorted(CONFIG_OPTIONS, key=len, reverse=True)) + r")\b",
+                  lambda m: CONFIG_OPTIONS[m.group(1)], message)
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for an operating-system error: the path it concerns and the system's reason."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    path = exc.filename
+    if path is None:
+        return reason
+    return f"{os.fsdecode(path)}: {reason}"
+
+
 def user_errors(func: F) -> F:
-    """Turn the library's user-facing errors (ValueError subclasses, missing files) into one line + exit 2."""
+    """Turn the library's user errors (QuatonFabError) and OS errors into one line + exit 2.
+
+    Any other exception is a bug and propagates with its traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -92,8 +132,13 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
-        except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
-            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except QuatonFabError as exc:
+            from quaton_fab.training.config import ConfigError
+
+            message = str(exc) or type(exc).__name__
+            fail(_option_names(message) if isinstance(exc, ConfigError) else message)
+        except OSError as exc:
+            fail(os_error_text(exc))
         except KeyboardInterrupt:
             fail("interrupted", EXIT_INTERRUPTED)
 
@@ -137,7 +182,7 @@ def train(
     dataset: Annotated[Optional[str], typer.Option(help="mnist, fashion-mnist, rbc, synthetic, idx:PATH, cifar10:PATH, folder:PATH, npz:PATH.")] = None,
     method: Annotated[Optional[Method], typer.Option(help="QAT method.")] = None,
     levels: Annotated[Optional[int], typer.Option(help="Number of phase levels n (default set: 2πk/n, uniform on the circle).", min=2)] = None,
-    level_range: Annotated[Optional[str], typer.Option("--level-range", help="n levels on [lo, hi], both ends included, e.g. 0,1.99pi (the lab's convention).")] = None,
+    level_range: Annotated[Optional[str], typer.Option("--level-range", help="n levels on \\[lo, hi], both ends included, e.g. 0,1.99pi (the lab's convention).")] = None,
     level_phases: Annotated[Optional[str], typer.Option("--level-phases", help="Explicit level phases, e.g. 0,0.5pi,pi,1.5pi (overrides --levels).")] = None,
     layers: Annotated[Optional[int], typer.Option(help="Number of phase masks L.", min=1)] = None,
     neurons: Annotated[Optional[int], typer.Option(help="Neurons per side N.", min=1)] = None,
@@ -176,7 +221,7 @@ def train(
         if k not in {"preset", "out", "resume", "force"} and v is not None and v is not False
     }
     from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
-    from quaton_fab.training.report import write_figures, write_metrics
+    from quaton_fab.training.report import remove_stale_figures, write_figures, write_metrics
 
     from .progress import TrainProgress
 
@@ -187,7 +232,7 @@ def train(
         if not (run_dir / "checkpoint.pt").is_file():
             fail(f"nothing to resume: {str(run_dir / 'checkpoint.pt')!r} does not exist")
         config = Trainer.config_from_checkpoint(run_dir)
-        console.print(f"Resuming [bold]{run_dir}[/] with the configuration saved in its checkpoint.")
+        console.print(f"Resuming [bold]{q(run_dir)}[/] with the configuration saved in its checkpoint.")
     else:
         if run_dir.exists() and any(run_dir.iterdir()) and not force:
             fail(f"run directory {str(run_dir)!r} is not empty; use --resume, --force or another --out")
@@ -225,6 +270,8 @@ def train(
         )
         config = make_preset(preset, **overrides)
 
+    for warning in config.physics_problems()[1]:
+        err_console.print(f"[yellow]warning:[/] {q(_option_names(warning))}", highlight=False)
     trainer = Trainer(config, run_dir)
     metric = "accuracy" if config.task == "classify" else "ssim"
     with console.status("loading data and building the network…"):
@@ -243,20 +290,27 @@ def train(
             trainer.callbacks = progress
             result = trainer.fit(resume=resume)
     except TrainingInterrupted as stop:
-        console.print(f"[yellow]{stop}[/]")
-        console.print(f"Continue with: [bold]quaton-fab train --out {run_dir} --resume[/]")
-        raise typer.Exit(EXIT_INTERRUPTED)
+        console.print(f"[yellow]{q(stop)}[/]")
+        console.print(f"Continue with: [bold]quaton-fab train --out {q(run_dir)} --resume[/]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGINT, previous)
 
     design = result.design
-    design.save(run_dir)
-    write_metrics(design, run_dir)
+    try:
+        design.save(run_dir)
+        write_metrics(design, run_dir)
+    except (QuatonFabError, OSError) as exc:
+        reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+        fail(f"{reason}; the trained state is kept in {run_dir / 'checkpoint.pt'}: fix this, then run "
+             f"quaton-fab train --out {run_dir} --resume")
+    trainer.mark_complete()  # only now: a failed save above leaves a run that --resume finishes
     with console.status("writing figures…"):
         figs = write_figures(design, run_dir / "figures")
+        remove_stale_figures(run_dir / "figures", figs)  # e.g. confusion.png of an earlier classifier run
     _print_metrics(design)
-    console.print(f"Design saved to [bold]{run_dir}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
-    console.print(f"Next: [bold]quaton-fab export {run_dir} --format all --material ip-dip[/]")
+    console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
+    console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then [bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")
 
 
 def _oversample(text: Optional[str]) -> int | str | None:
@@ -305,7 +359,7 @@ def _print_config(config: Any, network: Any) -> None:
         ("optimiser", f"Adam lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"),
     ]
     for key, value in rows:
-        table.add_row(f"[dim]{key}[/]", value)
+        table.add_row(f"[dim]{key}[/]", q(value))
     console.print(table)
 
 
@@ -316,13 +370,13 @@ def _print_metrics(design: Any) -> None:
     table.add_column("value", justify="right")
     for key, value in test.items():
         if isinstance(value, float):
-            table.add_row(key, f"{value:.4f}")
+            table.add_row(q(key), f"{value:.4f}")
         elif isinstance(value, int):
-            table.add_row(key, str(value))
+            table.add_row(q(key), str(value))
     if "test_unquantized" in design.metrics:
         unq = design.metrics["test_unquantized"]
         primary = design.metrics.get("primary", "accuracy")
-        table.add_row(f"{primary} (unquantized FP)", f"{unq.get(primary, float('nan')):.4f}")
+        table.add_row(f"{q(primary)} (unquantized FP)", f"{unq.get(primary, float('nan')):.4f}")
     console.print(table)
 
 
@@ -385,14 +439,14 @@ def evaluate(
     reported = design.metrics.get("test", {}).get(primary)
     for fid, values in zip(runs[1:], results[1:]):
         console.print(f"{primary} at {fid.label} fidelity: {values[primary]:.4f}", soft_wrap=True)
-    table = Table(title=f"{design_dir}: re-simulated from design.json + masks.npz ({runs[0].label})")
+    table = Table(title=f"{q(design_dir)}: re-simulated from design.json + masks.npz ({runs[0].label})")
     table.add_column("metric")
     table.add_column("re-simulated", justify="right")
     table.add_column("reported", justify="right")
     for key, value in metrics.items():
         if isinstance(value, (int, float)):
             rep = design.metrics.get("test", {}).get(key)
-            table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value),
+            table.add_row(q(key), f"{value:.4f}" if isinstance(value, float) else str(value),
                           "" if rep is None else (f"{rep:.4f}" if isinstance(rep, float) else str(rep)))
     console.print(table)
     if reported is not None and dataset is None and test_samples is None:
@@ -409,18 +463,25 @@ def inspect(
     design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
     figures: Annotated[bool, typer.Option(help="Write figures into DESIGN_DIR/figures (or --out).")] = True,
     out: Annotated[Optional[Path], typer.Option(help="Folder for the figures.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing figure files.")] = False,
 ) -> None:
     """Summarise a design (geometry, levels, method, metrics, level usage) and write its figures."""
     from quaton_fab.design import Design
+    from quaton_fab.training.report import planned_figures
 
     design = Design.load(design_dir)
+    figure_dir = out or Path(design_dir) / "figures"
+    if figures and not force:
+        clashes = [figure_dir / name for name in planned_figures(design) if (figure_dir / name).exists()]
+        if clashes:
+            fail(f"{clashes[0]} already exists; use --force to rewrite the figures, --no-figures, or another --out")
     g = design.geometry
-    table = Table(title=f"design {design_dir}", show_header=False)
+    table = Table(title=f"design {q(design_dir)}", show_header=False)
     table.add_column(style="dim")
     table.add_column()
-    table.add_row("software / schema", f"quaton-fab {design.software_version}, created {design.created}")
-    table.add_row("task", f"{design.task.get('kind')}  ({design.dataset.get('spec', '?')})")
-    table.add_row("method", str(design.method.get("name")))
+    table.add_row("software / schema", q(f"quaton-fab {design.software_version}, created {design.created}"))
+    table.add_row("task", q(f"{design.task.get('kind')}  ({design.dataset.get('spec', '?')})"))
+    table.add_row("method", q(design.method.get("name")))
     table.add_row("masks", f"{g.layers} × {g.neurons}×{g.neurons}, pitch {format_length(g.pitch_m)}, "
                   f"aperture {format_length(g.neurons * g.pitch_m)}")
     table.add_row("distances", f"d_in {format_length(g.d_in_m)}, spacing {format_length(g.spacing_m)}, "
@@ -440,18 +501,18 @@ def inspect(
     table.add_row("level usage", ", ".join(f"{k}: {c / usage.sum():.1%}" for k, c in enumerate(usage)))
     for key, value in design.metrics.get("test", {}).items():
         if isinstance(value, (int, float)):
-            table.add_row(f"test {key}", f"{value:.4f}" if isinstance(value, float) else str(value))
+            table.add_row(f"test {q(key)}", f"{value:.4f}" if isinstance(value, float) else str(value))
     if design.fabrication:
-        table.add_row("fabrication", f"{design.fabrication.get('material')} in {design.fabrication.get('medium')}, "
-                      f"z-step {design.fabrication.get('z_step_m')}")
+        table.add_row("fabrication", q(f"{design.fabrication.get('material')} in {design.fabrication.get('medium')}, "
+                                       f"z-step {design.fabrication.get('z_step_m')}"))
     console.print(table)
     if figures:
         from quaton_fab.training.report import write_figures
 
         with console.status("writing figures…"):
-            written = write_figures(design, out or Path(design_dir) / "figures")
+            written = write_figures(design, figure_dir)
         for path in written:
-            console.print(f"  wrote {path}")
+            console.print(f"  wrote {q(path)}")
 
 
 # ---------------------------------------------------------------------------------------------------- materials
@@ -473,12 +534,12 @@ def materials(
         n = row.get("n")
         h2pi = f"{shown_at / (n - 1) * 1e6:.3f} µm" if (shown_at and n and n > 1) else ""
         table.add_row(
-            row["name"] + (" [yellow](nominal)[/]" if row.get("nominal") else ""),
-            row["model"],
+            q(row["name"]) + (" [yellow](nominal)[/]" if row.get("nominal") else ""),
+            q(row["model"]),
             "" if n is None else f"{n:.4f}" + ("" if row.get("in_range", True) else " [red](outside range)[/]"),
             h2pi,
-            row.get("range", ""),
-            row.get("source", ""),
+            q(row.get("range", "")),
+            q(row.get("source", "")),
         )
     console.print(table)
     console.print("Custom index: --material n=1.52 ; media: air, water, oil, or a number (--medium 1.33).")
@@ -490,13 +551,19 @@ def materials(
 def quantizers(
     levels: Annotated[int, typer.Option(help="Number of levels.", min=2)] = 4,
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("quantizers.png"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing --out file.")] = False,
 ) -> None:
     """Plot every quantizer's transfer curve and gradient (like Fig. 2D of the QuATON paper)."""
     from quaton_fab.quant import LevelSet
     from quaton_fab.quant.figure import plot_transfer_curves
+    from quaton_fab.resources import check_level_count
+
+    check_level_count(levels, "--levels")
+    if out.exists() and not force:
+        fail(f"{out} already exists; use --force to overwrite it or another --out")
 
     path = plot_transfer_curves(LevelSet.uniform(levels), out)
-    console.print(f"wrote {path}")
+    console.print(f"wrote {q(path)}")
 
 
 # ---------------------------------------------------------------------------------------------------- export
@@ -530,11 +597,11 @@ def export(
         force=force,
     )
     target = out or Path(design_dir) / "export"
-    with console.status(f"exporting to {target}…"):
+    with console.status(f"exporting to {q(target)}…"):
         result = export_design(design, target, options)
     for warning in result.warnings:
-        err_console.print(f"[yellow]warning:[/] {warning}")
-    table = Table(title=f"level table ({result.sheet['material']['name']}, n = {result.sheet['material']['n']:.4f})")
+        err_console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False)
+    table = Table(title=f"level table ({q(result.sheet['material']['name'])}, n = {result.sheet['material']['n']:.4f})")
     for col in ("k", "phase (rad)", "height (µm)", "snapped (µm)", "phase error (rad)"):
         table.add_column(col, justify="right")
     for row in result.sheet["levels"]:
@@ -542,8 +609,8 @@ def export(
                       f"{row['snapped_height_um']:.4f}", f"{row['phase_error_rad']:+.4f}")
     console.print(table)
     for path in result.files:
-        console.print(f"  wrote {path} ({path.stat().st_size / 1024:.1f} KiB)")
-    console.print(f"Check it: [bold]quaton-fab verify {design_dir} {target}[/]")
+        console.print(f"  wrote {q(path)} ({path.stat().st_size / 1024:.1f} KiB)")
+    console.print(f"Check it: [bold]quaton-fab verify {q(design_dir)} {q(target)}[/]")
 
 
 # ---------------------------------------------------------------------------------------------------- verify
@@ -571,16 +638,16 @@ def verify(
         report = verify_export(design, export_dir, samples=test_samples, device=device, progress=update,
                                tolerance=tolerance, oversample=oversample,
                                max_slice_m=length(max_slice, "--max-slice"))
-    table = Table(title=f"verify {export_dir}: files read back and simulated as the printed object")
+    table = Table(title=f"verify {q(export_dir)}: files read back and simulated as the printed object")
     for col in ("file", "read back", "level match", "max height error", report.metric_name, "gap to design"):
         table.add_column(col, justify="right")
     for row in report.rows:
-        table.add_row(row.file, row.reader, f"{row.level_match:.4%}", format_length(row.max_height_error_m),
+        table.add_row(q(row.file), q(row.reader), f"{row.level_match:.4%}", format_length(row.max_height_error_m),
                       f"{row.metric:.4f}", f"{row.metric - report.design_metric:+.4f}")
     console.print(table)
     summary = Table(show_header=False, box=None)
-    summary.add_row("design (training model)", f"{report.design_metric:.4f}", report.design_fidelity)
-    summary.add_row("design as printed object", f"{report.reference_design_metric:.4f}", report.reference_fidelity)
+    summary.add_row("design (training model)", f"{report.design_metric:.4f}", q(report.design_fidelity))
+    summary.add_row("design as printed object", f"{report.reference_design_metric:.4f}", q(report.reference_fidelity))
     summary.add_row("files as printed object (worst)", f"{report.files_metric:.4f}", "")
     summary.add_row("gap (a) files vs design", f"{report.gap_files:+.4f}", "export: material, base, z-step, files")
     summary.add_row("gap (b) model vs training model", f"{report.gap_model:+.4f}", "sampling and relief")
@@ -589,7 +656,7 @@ def verify(
     console.print(f"{report.metric_name} on {report.samples} test samples.")
     if test_samples is None:
         record_verification(export_dir, report.to_dict())
-        console.print(f"[dim]recorded in {export_dir}/fab_sheet.json and fab_sheet.md[/]")
+        console.print(f"[dim]recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")
     if not report.ok:
         fail("verification failed: " + "; ".join(report.failures()), 1)
     console.print("[green]verified:[/] the exported files, simulated as the printed object, reproduce the design "

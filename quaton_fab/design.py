@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from quaton_fab._version import __version__
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.fileio import atomic_write_with
 from quaton_fab.optics.network import Geometry
 from quaton_fab.optics.propagation import KERNEL_FLAT_MARGIN_PX, KERNEL_TAPER_PX, PROPAGATION_MODEL
@@ -53,10 +55,13 @@ RELIEF_SUMMARY = (
     "slab and this mask's relief region lie inside the gap; see quaton_fab/optics/relief.py"
 )
 DESIGN_JSON = "design.json"
+#: Top-level design.json entries that must be JSON objects (when present and not null).
+_OBJECT_KEYS = ("software", "geometry", "propagation", "levels", "encoding", "task", "method", "dataset",
+                "training", "metrics", "fabrication", "masks")
 MASKS_NPZ = "masks.npz"
 
 
-class DesignError(ValueError):
+class DesignError(QuatonFabError):
     """A design directory that is missing, corrupted, of another schema version, or inconsistent."""
 
 
@@ -218,12 +223,19 @@ class Design:
         """
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
+        for name in (MASKS_NPZ, DESIGN_JSON):
+            if (out / name).exists() and not (out / name).is_file():
+                raise DesignError(f"cannot save the design: {str(out / name)!r} is in the way (not a file)")
         arrays: dict[str, np.ndarray] = {"level_indices": self.level_indices.astype(_index_dtype(self.levels.n))}
         if self.fp_phases_rad is not None:
             arrays["fp_phases_rad"] = np.asarray(self.fp_phases_rad, dtype=np.float64)
-        atomic_write_with(out / MASKS_NPZ, lambda f: np.savez_compressed(f, **arrays))
         text = json.dumps(self.to_json_dict(), indent=2, allow_nan=False)
-        atomic_write_with(out / DESIGN_JSON, lambda f: f.write(text.encode("utf-8")))
+        atomic_write_with(out / MASKS_NPZ, lambda f: np.savez_compressed(f, **arrays))
+        try:  # design.json is the committing write: without it the masks are not a design
+            atomic_write_with(out / DESIGN_JSON, lambda f: f.write(text.encode("utf-8")))
+        except BaseException:
+            (out / MASKS_NPZ).unlink(missing_ok=True)
+            raise
         log.info("saved design to %s", out)
         return out
 
@@ -256,6 +268,15 @@ class Design:
                 f"{str(json_path)!r} has schema_version {version!r}; this quaton-fab reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
+        for key in _OBJECT_KEYS:
+            if meta.get(key) is not None and not isinstance(meta[key], dict):
+                raise DesignError(
+                    f"{str(json_path)!r}: {key!r} must be a JSON object, got {type(meta[key]).__name__}"
+                )
+        for key in ("test", "val_best", "test_unquantized"):
+            value = (meta.get("metrics") or {}).get(key)
+            if value is not None and not isinstance(value, dict):
+                raise DesignError(f"{str(json_path)!r}: 'metrics.{key}' must be a JSON object")
         try:
             with np.load(npz_path, allow_pickle=False) as npz:
                 if "level_indices" not in npz.files:
@@ -264,7 +285,7 @@ class Design:
                 fp = np.array(npz["fp_phases_rad"]) if "fp_phases_rad" in npz.files else None
         except DesignError:
             raise
-        except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
             raise DesignError(f"{str(npz_path)!r} cannot be read ({exc})") from None
         propagation = meta.get("propagation") or {}
         if not isinstance(propagation, dict):
@@ -303,7 +324,7 @@ class Design:
             raise
         except KeyError as exc:
             raise DesignError(f"{str(json_path)!r} lacks the required key {exc}") from None
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, AttributeError) as exc:
             raise DesignError(f"{str(json_path)!r} is inconsistent: {exc}") from None
         return design
 

@@ -34,6 +34,11 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
         yield tmp
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, final)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.filename in (None, str(tmp), tmp):  # name the file the user asked for, not the temporary one
+            raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from quaton_fab.errors import QuatonFabError
+
 __all__ = ["UnitError", "parse_length", "format_length", "parse_phase", "parse_phase_list", "LENGTH_UNITS"]
 
 #: Accepted unit suffixes and their size in metres.
@@ -29,7 +31,7 @@ _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
 _PATTERN = re.compile(rf"^\s*({_NUMBER})\s*([^\d\s.+-][^\s]*)?\s*$")
 
 
-class UnitError(ValueError):
+class UnitError(QuatonFabError):
     """A length that cannot be understood (unknown unit, not a number, not positive, not finite)."""
 
 

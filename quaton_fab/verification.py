@@ -2,8 +2,9 @@
 
 For every exported format the files are read with their own libraries (gdstk for GDSII/OASIS, numpy-stl for
 STL, Pillow for PNG/TIFF) and the per-mask height map is rebuilt. Only the files listed in ``fab_sheet.json``
-are read, and each must still have the SHA-256 recorded there. GDS must reproduce the level map exactly; STL
-heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
+are read, and each must still have the SHA-256 recorded there; the sheet itself is first checked against its
+own hash, the design and the material table (:func:`quaton_fab.fab.sheet_check.check_sheet`). GDS must
+reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
 
 The heights are then simulated at the **reference fidelity** (:func:`~quaton_fab.training.evaluate.
 reference_fidelity`): the sampling rule ``pitch/s ≤ λ0/(2·n_med)`` (and never less than the design's own s) and
@@ -37,6 +38,7 @@ from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
 from quaton_fab.fab.sheet import read_fab_sheet
+from quaton_fab.fab.sheet_check import VerifyError, check_sheet
 from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.optics.propagation import OpticsError
 from quaton_fab.training.evaluate import Fidelity, design_fidelity, reference_fidelity, simulate_design
@@ -47,10 +49,6 @@ log = logging.getLogger(__name__)
 
 #: Largest loss of the primary metric (files as printed object vs the design) that still passes.
 DEFAULT_TOLERANCE = {"accuracy": 0.005, "ssim": 0.01}
-
-
-class VerifyError(ValueError):
-    """An export directory that cannot be verified (no fab sheet, no files, wrong design)."""
 
 
 @dataclass
@@ -268,6 +266,7 @@ def verify_export(
     if not sheet_path.is_file():
         raise VerifyError(f"{str(export)!r} is not an export directory: fab_sheet.json is missing")
     sheet = read_fab_sheet(sheet_path)
+    check_sheet(sheet, design, export)  # its own hash, the design and material table, paths inside `export`
     table = LevelTable.from_dict(sheet["level_table"])
     g = design.geometry
     geometry = sheet.get("geometry", {})
@@ -329,7 +328,13 @@ def verify_export(
     expected = np.asarray(table.snapped_height_m)[design.level_indices]
     snapped = np.asarray(table.snapped_height_m)
     listed = {f["name"] for f in files}
-    for item in read_back(design, export, table, listed):
+    try:
+        items = read_back(design, export, table, listed)
+    except Exception as exc:  # noqa: BLE001 - a changed file may break its reader in any way
+        if problems:  # the file changed since export: that is the finding, not the reader's complaint
+            raise VerifyError(f"{problems[0]} and cannot be read back ({type(exc).__name__})") from None
+        raise
+    for item in items:
         match = float(np.mean(item.levels == design.level_indices))
         height_error = float(np.max(np.abs(item.heights_m - expected)))
         if item.label.endswith((".gds", ".oas")) and match < 1.0:

@@ -88,7 +88,8 @@ def test_export_then_verify_round_trip(design_dir, tmp_path):
     result = run("export", str(design_dir), "--format", "all", "--material", "ip-dip", "--out", str(out), "--stack")
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
-    assert {"design.gds", "design.oas", "mask_1.stl", "mask_2.stl", "stack.stl", "mask_1_height.png", "mask_2_height.tif",
+    assert {"design.gds", "design.oas", "mask_1.stl", "mask_2.stl", "stack.stl", "mask_1_height.png",
+            "mask_2_height.tif",
             "fab_sheet.json", "fab_sheet.md"} <= names
     assert not [n for n in names if n.startswith(".")]
     result = run("verify", str(design_dir), str(out), "--device", "cpu")

@@ -65,7 +65,7 @@ def test_balanced_rows_generalise():
 def test_small_grid_shrinks_gaps_and_too_large_detectors_fail():
     regions = default_regions(5, 10)  # side 1, no room for gaps of 1 between 4 squares
     assert validate_regions(regions, 5, 10) == regions
-    with pytest.raises(TaskError, match="too large"):
+    with pytest.raises(TaskError, match="do not fit"):
         default_regions(30, 10, detector_size=8)
 
 

@@ -96,7 +96,12 @@ def test_resume_refuses_missing_corrupt_or_complete_checkpoints(tmp_path):
     (bad / "checkpoint.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be read"):
         Trainer(config, bad).fit(resume=True)
-    Trainer(config, tmp_path / "done").fit()
+    done = Trainer(config, tmp_path / "done")
+    first = done.fit()
+    # Until the caller has saved the design and marked the run complete, --resume rebuilds the same design.
+    again = Trainer(config, tmp_path / "done").fit(resume=True)
+    np.testing.assert_array_equal(again.design.level_indices, first.design.level_indices)
+    done.mark_complete()
     with pytest.raises(CheckpointError, match="already complete"):
         Trainer(config, tmp_path / "done").fit(resume=True)
     with pytest.raises(CheckpointError, match="another configuration"):

@@ -28,7 +28,9 @@ def test_accepted_lengths(text, metres):
     assert math.isclose(parse_length(text), metres, rel_tol=1e-12)
 
 
-@pytest.mark.parametrize("text", ["5 parsecs", "-3um", "nan", "", "   ", "inf", "um", "3..2um", "0um", "1e400", "12 u m"])
+@pytest.mark.parametrize(
+    "text", ["5 parsecs", "-3um", "nan", "", "   ", "inf", "um", "3..2um", "0um", "1e400", "12 u m"]
+)
 def test_rejected_lengths(text):
     with pytest.raises(UnitError) as info:
         parse_length(text, name="--pitch")

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from quaton_fab.errors import QuatonFabError
+
 MODES: tuple[str, ...] = ("phase", "amplitude")
 BACKGROUNDS: tuple[str, ...] = ("auto", "plane", "dark")
 RESIZE_RULE = (
@@ -45,7 +47,7 @@ PLACEMENT_RULE = (
 OVERSAMPLING_RULE = "each neuron value repeated s x s simulation pixels (nearest neighbour)"
 
 
-class EncodingError(ValueError):
+class EncodingError(QuatonFabError):
     """Bad encoding settings or input images (one-line message)."""
 
 

@@ -6,6 +6,8 @@ expected and where, so the CLI can print it as is and exit with code 2.
 
 from __future__ import annotations
 
+from quaton_fab.errors import QuatonFabError
 
-class DataError(ValueError):
+
+class DataError(QuatonFabError):
     """A dataset source is missing, malformed or misspecified (one-line message)."""

@@ -25,12 +25,16 @@
 from __future__ import annotations
 
 import logging
+import zipfile
+import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+from quaton_fab.resources import MAX_CLASSES
 
 from .cifar import BT601_WEIGHTS
 from .errors import DataError
@@ -42,6 +46,8 @@ IMAGE_SUFFIXES: frozenset[str] = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 )
 HOLDOUT_FRACTION = 0.1
+#: Largest image accepted in a folder dataset (pixels): far above any D2NN input, far below a decompression bomb.
+MAX_IMAGE_PIXELS = 1 << 24
 
 NPZ_KEYS: dict[str, tuple[str, str]] = {
     "train_images": ("images", "x_train"),
@@ -101,11 +107,18 @@ def read_gray(path: Path) -> np.ndarray:
     """One image file as float32 (H, W) in [0, 1] (Pillow; 8-bit via convert("L"), 16-bit kept at 16 bits)."""
     try:
         with Image.open(path) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:  # checked on the header, before decoding
+                raise DataError(
+                    f"image {path} is {img.width}×{img.height} pixels, more than the {MAX_IMAGE_PIXELS} accepted "
+                    "(a decompression bomb, or far larger than any diffractive-network input)"
+                )
             if img.mode in ("I;16", "I;16B", "I;16L"):
                 return np.asarray(img, dtype=np.float32) / np.float32(65535.0)
             return np.asarray(img.convert("L"), dtype=np.float32) / np.float32(255.0)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise DataError(f"cannot read image {path}: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, zlib.error, Image.DecompressionBombError) as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(f"cannot read image {path}: {exc}") from None
 
 
 def _resize(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -212,8 +225,11 @@ def load_npz(path: str | Path, counts: dict[str, int | None], seed: int) -> Data
             arrays = {key: _npz_get(archive, key, source) for key in NPZ_KEYS}
             kind = str(archive["kind"]) if "kind" in archive.files else "intensity"
             class_names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read npz file {file}: {exc}") from exc
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
+        if isinstance(exc, DataError):
+            raise
+        reason = "the file is empty" if isinstance(exc, EOFError) else str(exc) or type(exc).__name__
+        raise DataError(f"cannot read npz file {file}: {reason}") from None
     if kind not in ("intensity", "phase"):
         raise DataError(f"'kind' in {source} must be 'intensity' or 'phase', got {kind!r}")
     if arrays["train_images"] is None or arrays["train_labels"] is None:
@@ -236,7 +252,13 @@ def load_npz(path: str | Path, counts: dict[str, int | None], seed: int) -> Data
         raise DataError(f"image sizes differ between splits in {source}: {sorted(shapes)}")
     train = cast(tuple[np.ndarray, np.ndarray], given["train"])  # present: checked above
     parts, rule = _split_parts(train, given["val"], given["test"], seed=seed, source=source)
-    num_classes = int(max(int(p[1].max()) for p in parts.values() if p[1].size)) + 1
+    top_label = int(max(int(p[1].max()) for p in parts.values() if p[1].size))
+    if top_label >= MAX_CLASSES:
+        raise DataError(
+            f"labels in {source} go up to {top_label}, i.e. {top_label + 1} classes; at most {MAX_CLASSES} are "
+            "supported (one detector region each)"
+        )
+    num_classes = top_label + 1
     if class_names is not None and len(class_names) < num_classes:
         raise DataError(f"{source} names {len(class_names)} classes but its labels go up to {num_classes - 1}")
     info: dict[str, Any] = {

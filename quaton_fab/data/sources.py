@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from quaton_fab.resources import check_memory
+
 from .cifar import load_cifar10
 from .errors import DataError
 from .images import load_folder, load_npz
@@ -77,6 +79,33 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     raise DataError(f"unknown dataset {spec!r}; valid: {', '.join(SOURCES)}")
 
 
+#: Generated sources: default split sizes and the working memory per generated sample (bytes, float64
+#: intermediates of the generator included).
+def _generated_sizes(name: str) -> tuple[dict[str, int], int] | None:
+    if name == "synthetic":
+        from .synthetic import DEFAULT_SIDE, DEFAULT_SIZES
+
+        return DEFAULT_SIZES, DEFAULT_SIDE * DEFAULT_SIDE * 8 * 4
+    if name == "rbc":
+        from .rbc import DEFAULT_SIZES as RBC_SIZES
+        from .rbc import RBCConfig
+
+        cfg = RBCConfig()
+        return RBC_SIZES, (cfg.side_px * cfg.supersample) ** 2 * 4 * 3
+    return None
+
+
+def _check_generated_memory(name: str, counts: Counts) -> None:
+    """Refuse sample counts of a generated source whose generation cannot fit in memory."""
+    sizes = _generated_sizes(name)
+    if sizes is None:
+        return
+    defaults, per_sample = sizes
+    for split, count in counts.items():
+        n = defaults[split] if count is None else count
+        check_memory(float(n) * per_sample, f"--{split}-samples {n}", f"generating {n} {name} images")
+
+
 def load_dataset(
     spec: str,
     *,
@@ -99,6 +128,7 @@ def load_dataset(
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     seed = int(seed)
     if path is None:
+        _check_generated_memory(name, counts)
         splits = _PLAIN[name](counts, seed)
     else:
         splits = _WITH_PATH[name](str(Path(path).expanduser()), counts, seed)

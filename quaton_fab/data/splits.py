@@ -152,7 +152,10 @@ def to_unit_float(images: np.ndarray, *, source: str) -> np.ndarray:
         return images.astype(np.float32) / np.float32(65535.0)
     if np.issubdtype(images.dtype, np.floating):
         out = images.astype(np.float32)
-        if out.size and (not np.isfinite(out).all() or out.min() < 0.0 or out.max() > 1.0):
+        if out.size and not np.isfinite(out).all():
+            bad = int(np.count_nonzero(~np.isfinite(out)))
+            raise DataError(f"float images in {source} contain {bad} NaN or infinite value(s)")
+        if out.size and (out.min() < 0.0 or out.max() > 1.0):
             raise DataError(
                 f"float images in {source} must lie in [0, 1] for an intensity dataset "
                 f"(found [{np.nanmin(out):.4g}, {np.nanmax(out):.4g}])"

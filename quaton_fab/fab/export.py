@@ -1,8 +1,12 @@
 """Export a design for fabrication: level → height table, then GDSII/OASIS, STL and PNG files + fab sheet.
 
-Everything is written into a private staging folder next to the export directory, every file is read back and
-checked, and only then are the files moved into place. A failure leaves no partial file behind, and existing
-files are never overwritten without ``force``.
+All or nothing: the whole new export directory is built as a hidden staging folder next to it
+(``.<name>.staging-<pid>-<random>``): every file is written and read back, files in the old directory that are
+not part of an earlier export are carried over (hard links), and the fab sheet is the last file written. Only
+then is the staging folder swapped in for the old directory in one step (Linux ``renameat2(RENAME_EXCHANGE)``;
+elsewhere two renames) and the old one deleted. A failure, a file in the way or a kill at any point leaves the
+export directory either untouched or complete; staging folders of killed exports are removed by the next
+export next to them. Existing files are never overwritten without ``force``.
 
 Files (``L`` masks, numbered from 1):
 
@@ -17,11 +21,16 @@ Files (``L`` masks, numbered from 1):
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import logging
 import os
 import shutil
+import stat
+import sys
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +44,8 @@ from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, level_table
 from quaton_fab.fab.materials import get_material, parse_medium
+from quaton_fab.fab.sheet import JSON_NAME as JSON_SHEET
+from quaton_fab.fab.sheet import MD_NAME as MD_SHEET
 from quaton_fab.fab.sheet import build_fab_sheet, write_fab_sheet
 
 __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FORMATS", "planned_files"]
@@ -79,7 +90,8 @@ class ExportOptions:
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
         if unknown or not self.formats:
-            raise ExportError(f"unknown export format {unknown[0] if unknown else '(none)'!r}; use {', '.join(FORMATS)}")
+            bad = unknown[0] if unknown else "(none)"
+            raise ExportError(f"unknown export format {bad!r}; use {', '.join(FORMATS)}")
 
 
 @dataclass
@@ -185,18 +197,34 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
     if out.exists() and not out.is_dir():
         raise ExportError(f"export target {str(out)!r} exists and is not a directory")
     names = planned_files(design, options)
+    in_way = [n for n in names if (out / n).exists() and not (out / n).is_file()]
+    if in_way:
+        raise ExportError(
+            f"{str(out / in_way[0])!r} is in the way (not a regular file); remove it or use another --out"
+        )
     if not options.force:
         clashes = [n for n in names if (out / n).exists()]
         if clashes:
             raise ExportError(f"{str(out / clashes[0])!r} already exists; use --force to overwrite or another --out")
     if ("stl" in options.formats) and export_base_m(design, options) <= 0:
         raise ExportError(f"STL export needs a base slab thicker than 0 (got base = {options.base_m} m)")
-    previous = _previous_export_files(out) if options.force else []
+    previous = _previous_export_files(out)
     table, warnings = export_level_table(design, options)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    target = Path(os.path.realpath(out))  # the directory itself, also when --out is a symbolic link to it
+    if target == target.parent:
+        raise ExportError(f"cannot export into the root directory {str(out)!r}")
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if cwd == target or target in cwd.parents:  # the swap would leave the shell in a deleted directory
+        raise ExportError(f"cannot export into {str(out)!r}, which holds the current directory; use a sub-folder")
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        clean_stale_staging(target)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}{os.getpid()}-", dir=target.parent))
+    except OSError as exc:
+        raise ExportError(f"cannot write the export into {str(out)!r}: {exc.strerror or exc}") from None
+    try:
+        os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.is_dir() else 0o777 & ~_umask())
         written, checks, extra = _write_all(design, table, options, staging)
         for fmt in ("gds", "oas"):
             if fmt in extra and not extra[fmt].get("pitch_on_grid", True):
@@ -217,21 +245,158 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
             extra=extra,
             root=staging,
         )
-        write_fab_sheet(staging, sheet)
         failed = [name for name, ok in checks.items() if ok is False]
         if failed:
             raise ExportError(f"exported files failed their read-back checks: {', '.join(failed)}")
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in sorted(set(previous) - set(names)):  # files of an earlier export that this one replaces
-            (out / stale).unlink(missing_ok=True)
-        final = []
-        for name in names:
-            os.replace(staging / name, out / name)
-            final.append(out / name)
+        if target.is_dir():  # keep what is not ours; files of the earlier export (and ours) are replaced
+            _carry_over(target, staging, skip=set(previous) | set(names))
+        write_fab_sheet(staging, sheet)  # the last write: a directory with a fab sheet is complete
+        _swap_in(staging, target)
+    except OSError as exc:
+        raise ExportError(_os_error_message(exc, staging, out)) from None
     finally:
+        # After the swap this holds the previous export; after a failure, the unfinished new one.
         shutil.rmtree(staging, ignore_errors=True)
+    final = [out / name for name in names]
     log.info("exported %d files to %s", len(final), out)
     return ExportResult(files=final, sheet=sheet, table=table, warnings=warnings)
+
+
+_STAGING = ".staging-"
+#: Staging folders of an older quaton-fab (``.<name>.<random>.staging``) older than this are removed.
+_LEGACY_STAGING_AGE_S = 3600.0
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return pid > 0
+    return True
+
+
+def clean_stale_staging(target: Path) -> list[Path]:
+    """Remove staging folders next to ``target`` left by killed exports; return what was removed.
+
+    A folder ``.<name>.staging-<pid>-…`` is stale when process ``pid`` no longer runs. If ``target`` itself is
+    missing (a kill between the two renames of the non-Linux swap), the previous export set aside as
+    ``…-old-…`` is put back instead of being deleted.
+    """
+    parent, name = target.parent, target.name
+    removed: list[Path] = []
+    try:
+        entries = sorted(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        entry_name = entry.name
+        prefix = f".{name}{_STAGING}"
+        if entry_name.startswith(prefix):
+            pid_text = entry_name[len(prefix):].split("-", 1)[0]
+            if not pid_text.isdigit() or _pid_alive(int(pid_text)):
+                continue
+            if "-old-" in entry_name and not os.path.lexists(target):
+                os.rename(entry, target)
+                log.warning("restored the previous export %s from %s", target, entry)
+                continue
+        elif entry_name.startswith(f".{name}.") and entry_name.endswith(".staging"):
+            try:
+                if time.time() - entry.stat().st_mtime < _LEGACY_STAGING_AGE_S:
+                    continue
+            except OSError:
+                continue
+        else:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+            log.info("removed stale export staging folder %s", entry)
+    return removed
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except OSError:
+        shutil.copy2(src, dst, follow_symlinks=False)
+
+
+def _carry_over(old: Path, new: Path, *, skip: set[str]) -> None:
+    """Hard-link (else copy) every entry of ``old`` not named in ``skip`` into ``new`` (user files kept)."""
+    for entry in os.scandir(old):
+        if entry.name in skip or entry.name in (JSON_SHEET, MD_SHEET):
+            continue
+        dst = new / entry.name
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), dst)
+        elif entry.is_dir():
+            shutil.copytree(entry.path, dst, symlinks=True, copy_function=_link_or_copy)
+        else:
+            _link_or_copy(entry.path, str(dst))
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two directories (Linux renameat2 with RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    renameat2.restype = ctypes.c_int
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_in(staging: Path, target: Path) -> None:
+    """Make ``staging`` the directory ``target``; afterwards ``staging`` holds the previous one (if any)."""
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return
+    if _exchange(staging, target):
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{target.name}{_STAGING}{os.getpid()}-old-", dir=target.parent))
+    os.rmdir(aside)
+    os.rename(target, aside)
+    try:
+        os.rename(staging, target)
+    except OSError:
+        os.rename(aside, target)
+        raise
+    os.rename(aside, staging)
+
+
+def _os_error_message(exc: OSError, staging: Path, out: Path) -> str:
+    """One line for an OS error during export, naming the export directory (never the staging folder)."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    name = exc.filename
+    if name is not None:
+        path = Path(os.fsdecode(name))
+        try:
+            relative = path.relative_to(staging)
+        except ValueError:
+            return f"cannot write the export into {str(out)!r}: {path}: {reason}"
+        visible = [p for p in relative.parts if not p.startswith(".")]
+        if visible:
+            return f"cannot write {str(out / Path(*visible))!r}: {reason}"
+    return f"cannot write the export into {str(out)!r}: {reason}"
 
 
 def _previous_export_files(out: Path) -> list[str]:

@@ -26,6 +26,7 @@ at the top. Lattice positions are rounded once to the 1 nm database grid (x = ro
 from __future__ import annotations
 
 import logging
+import datetime
 import math
 import os
 from pathlib import Path
@@ -46,6 +47,10 @@ logger = logging.getLogger(__name__)
 MARK_LAYER = 100
 #: Layer of the text labels.
 LABEL_LAYER = 101
+
+#: Modification/access time written into GDSII headers. Fixed (not "now") so that exporting the same design twice
+#: gives byte-identical files with the same SHA-256.
+GDS_TIMESTAMP = datetime.datetime(2000, 1, 1, 0, 0, 0)
 
 _UNIT_M = 1e-6
 _PRECISION_M = 1e-9
@@ -202,7 +207,7 @@ def _marks(aperture_um: float, layer: int) -> tuple[list[gdstk.Polygon], float]:
 def _write_library(library: gdstk.Library, target: Path, fmt: str, max_points: int) -> None:
     with atomic_path(target) as temp:
         if fmt == "gds":
-            library.write_gds(str(temp), max_points=max_points)
+            library.write_gds(str(temp), max_points=max_points, timestamp=GDS_TIMESTAMP)
         else:
             library.write_oas(str(temp))
 

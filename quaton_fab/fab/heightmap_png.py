@@ -19,6 +19,7 @@ top row of the image. Files are written to a temporary name in the same folder, 
 from __future__ import annotations
 
 import json
+import zlib
 import logging
 import math
 import os
@@ -235,23 +236,41 @@ def _heights(grey: np.ndarray, meta: dict, path: Path) -> tuple[np.ndarray, dict
     return grey * (meta["height_per_grey_nm"] * _NM), meta
 
 
+#: What Pillow raises for a file that is not a readable image (truncated, corrupted, not an image at all).
+_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
+
+
 def read_height_png(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """Read a PNG written by :func:`write_height_png`: (heights (m, rows × cols image pixels), metadata)."""
     p = Path(path)
-    with Image.open(p) as im:
-        meta = {k: json.loads(v) for k, v in im.text.items()}
-        grey = _grey_array(im, p)
+    try:
+        with Image.open(p) as im:
+            meta = {k: json.loads(v) for k, v in im.text.items()}
+            grey = _grey_array(im, p)
+    except HeightMapError:
+        raise
+    except FileNotFoundError:
+        raise
+    except _IMAGE_ERRORS as exc:
+        raise HeightMapError(f"{p}: not a readable PNG height map ({type(exc).__name__}: {exc})") from None
     return _heights(grey, meta, p)
 
 
 def read_height_tiff(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """Read a TIFF written by :func:`write_height_tiff`: (heights (m, rows × cols image pixels), metadata)."""
     p = Path(path)
-    with Image.open(p) as im:
-        text = im.tag_v2.get(_TIFF_DESCRIPTION_TAG, "{}")
-        try:
-            meta = json.loads(text)
-        except json.JSONDecodeError:
-            raise HeightMapError(f"{p}: ImageDescription is not quaton-fab JSON metadata") from None
-        grey = _grey_array(im, p)
+    try:
+        with Image.open(p) as im:
+            text = im.tag_v2.get(_TIFF_DESCRIPTION_TAG, "{}")
+            try:
+                meta = json.loads(text)
+            except json.JSONDecodeError:
+                raise HeightMapError(f"{p}: ImageDescription is not quaton-fab JSON metadata") from None
+            grey = _grey_array(im, p)
+    except HeightMapError:
+        raise
+    except FileNotFoundError:
+        raise
+    except _IMAGE_ERRORS as exc:
+        raise HeightMapError(f"{p}: not a readable TIFF height map ({type(exc).__name__}: {exc})") from None
     return _heights(grey, meta, p)

@@ -23,8 +23,13 @@ import numpy as np
 from quaton_fab.fab.errors import FabError
 from quaton_fab.fab.materials import Material, get_material
 from quaton_fab.optics.relief import Relief
+from quaton_fab.validate import length_m
 
 logger = logging.getLogger(__name__)
+
+
+#: Tallest relief accepted (m): beyond any two-photon, grayscale-lithography or etching process.
+MAX_RELIEF_M = 1e-3
 
 
 class HeightError(FabError):
@@ -184,17 +189,6 @@ def _check_phases(level_phases_rad: np.ndarray) -> np.ndarray:
     return phases
 
 
-def _check_length(value: float | None, what: str, *, allow_zero: bool) -> float | None:
-    """Validate a non-negative (or positive) finite length in metres; None passes through."""
-    if value is None:
-        return None
-    v = float(value)
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        need = "≥ 0" if allow_zero else "> 0"
-        raise HeightError(f"{what} must be a finite length {need} in metres, got {value!r}")
-    return v
-
-
 def _contrast(mat: Material, wavelength_m: float, n_medium: float) -> tuple[float, float]:
     """(n_material at λ0, n_material − n_medium), refusing a contrast ≤ 0."""
     n_med = float(n_medium)
@@ -250,11 +244,17 @@ def level_table(
     """
     mat = _as_material(material)
     phases = _check_phases(level_phases_rad)
-    base = _check_length(base_m, "base", allow_zero=True)
-    step = _check_length(z_step_m, "z-step", allow_zero=False)
+    base = length_m(base_m, "base", allow_zero=True, optional=True, error=HeightError)
+    step = length_m(z_step_m, "z-step", allow_zero=False, optional=True, error=HeightError)
     n_mat, dn = _contrast(mat, wavelength_m, n_medium)
     lam_m = float(wavelength_m)
     heights = phases * lam_m / (2.0 * math.pi * dn)
+    if heights.size and float(heights.max()) > MAX_RELIEF_M:
+        raise HeightError(
+            f"{mat.name}: index contrast n − n_medium = {dn:.3g} makes the tallest level {float(heights.max()):.3g} m "
+            f"high (a 2π step needs λ0/Δn = {lam_m / dn:.3g} m); no printer builds reliefs above "
+            f"{MAX_RELIEF_M * 1e3:g} mm: choose a material with a larger contrast to the medium"
+        )
     if step is None:
         snapped = heights.copy()
     else:
@@ -357,7 +357,7 @@ def heights_to_levels(height_m: np.ndarray, table: LevelTable, tol_m: float = 1e
         HeightError: a height that is NaN or farther than ``tol_m`` from every level (names the first one).
     """
     h = np.asarray(height_m, dtype=np.float64)
-    tol = _check_length(tol_m, "tolerance", allow_zero=True)
+    tol = length_m(tol_m, "tolerance", allow_zero=True, optional=True, error=HeightError)
     levels = np.asarray(table.snapped_height_m, dtype=np.float64)
     index, dist = nearest_levels(h, levels)
     bad = ~(dist <= tol)  # also catches NaN

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -21,6 +20,7 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from quaton_fab.fileio import atomic_write_bytes
+from quaton_fab.validate import count, length_m
 from quaton_fab.fab.errors import FabError
 from quaton_fab._version import __version__
 from quaton_fab.fab.heights import LevelTable
@@ -35,24 +35,6 @@ MD_NAME = "fab_sheet.md"
 
 class SheetError(FabError):
     """A geometry value, file or check that cannot go on the fab sheet."""
-
-
-def _positive(value: float, what: str, *, allow_zero: bool = False) -> float:
-    """A finite length (m) > 0 (or ≥ 0)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise SheetError(f"{what} must be a length in metres, got {value!r}") from None
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        raise SheetError(f"{what} must be a finite length {'≥' if allow_zero else '>'} 0 m, got {value!r}")
-    return v
-
-
-def _count(value: int, what: str) -> int:
-    """A whole number ≥ 1."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise SheetError(f"{what} must be a whole number ≥ 1, got {value!r}")
-    return int(value)
 
 
 def _sha256(path: Path) -> str:
@@ -133,17 +115,17 @@ def build_fab_sheet(
         checks: name → True (passed) / False (failed) / note string.
         extra: anything else worth recording (JSON-serialisable).
     """
-    pitch = _positive(pitch_m, "pitch")
-    n_side = _count(neurons, "neurons")
-    n_layers = _count(layers, "layers")
+    pitch = length_m(pitch_m, "pitch", error=SheetError)
+    n_side = count(neurons, "neurons", error=SheetError)
+    n_layers = count(layers, "layers", error=SheetError)
     geometry = {
         "pitch_m": pitch,
         "neurons": n_side,
         "layers": n_layers,
         "layer_size_m": pitch * n_side,
-        "d_in_m": _positive(d_in_m, "d_in", allow_zero=True),
-        "spacing_m": _positive(spacing_m, "spacing", allow_zero=True),
-        "d_out_m": _positive(d_out_m, "d_out", allow_zero=True),
+        "d_in_m": length_m(d_in_m, "d_in", allow_zero=True, error=SheetError),
+        "spacing_m": length_m(spacing_m, "spacing", allow_zero=True, error=SheetError),
+        "d_out_m": length_m(d_out_m, "d_out", allow_zero=True, error=SheetError),
     }
     checked = _check_checks(checks or {})
     return {
@@ -281,7 +263,8 @@ def render_fab_sheet_md(sheet: dict) -> str:
     lines += ["", _summary_line(sheet)]
     layer_map = sheet["extra"].get("layer_map")
     if layer_map:
-        lines += ["", "## GDSII / OASIS layers", "", "One layer per level (datatype 0); heights above the base slab.", ""]
+        lines += ["", "## GDSII / OASIS layers", "",
+                  "One layer per level (datatype 0); heights above the base slab.", ""]
         lines += _table(["level", "layer/datatype", "name", "height (µm)", "drawn", "rectangles", "area (µm²)"], [
             [row["level"], f"{row['layer']}/{row['datatype']}", row.get("name", ""), f"{row['height_um']:.4f}",
              "yes" if row.get("drawn", True) else "omitted (= bare base)", row.get("polygons", ""),
@@ -338,9 +321,13 @@ def write_fab_sheet(out_dir: str | os.PathLike, sheet: dict) -> dict[str, Path]:
         text = json.dumps(sheet, indent=2, allow_nan=False, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise SheetError(f"fab sheet is not JSON-serialisable: {exc}") from None
+    from quaton_fab.fab.sheet_check import SHEET_HASH_KEY, sheet_digest
+
+    sheet[SHEET_HASH_KEY] = sheet_digest(sheet)  # verify checks the sheet against it
+    text = json.dumps(sheet, indent=2, allow_nan=False, default=_json_default)
     paths = {"json": out / JSON_NAME, "md": out / MD_NAME}
-    _atomic_write_text(paths["json"], text + "\n")
     _atomic_write_text(paths["md"], render_fab_sheet_md(sheet))
+    _atomic_write_text(paths["json"], text + "\n")  # last: fab_sheet.json marks a complete export
     logger.info("fab sheet written to %s", out)
     return paths
 

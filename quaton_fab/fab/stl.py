@@ -39,7 +39,6 @@ vertices and cost far less.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +50,7 @@ from stl import mesh as stl_mesh
 from quaton_fab.fileio import atomic_path
 from quaton_fab.fab.errors import FabError
 from quaton_fab.fab.rectangles import label_rectangles
+from quaton_fab.validate import length_m
 
 __all__ = [
     "StlError",
@@ -132,16 +132,6 @@ class HeightFieldMesh:
 
 
 # ----------------------------------------------------------------------------------------------- validation
-
-
-def _check_positive_length(value: float, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise StlError(f"{name} must be a length in metres, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise StlError(f"{name} must be a positive finite length in metres, got {value!r}")
-    return number
 
 
 def _check_heights(heights_m: np.ndarray, name: str = "heights_m") -> np.ndarray:
@@ -583,8 +573,8 @@ def height_field_mesh(heights_m: np.ndarray, pitch_m: float, base_m: float = DEF
         HeightFieldMesh in µm with outward winding.
     """
     heights_m = _check_heights(heights_m)
-    pitch_um = _check_positive_length(pitch_m, "pitch_m") * _UM_PER_M
-    base_um = _check_positive_length(base_m, "base_m") * _UM_PER_M
+    pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
+    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
     n_rows, n_cols = heights_m.shape
     zs_um, levels = _z_levels(base_um + heights_m * _UM_PER_M)
     xs_um = np.arange(n_cols + 1) * pitch_um
@@ -724,8 +714,8 @@ def read_stl_heights(
     n = int(neurons)
     if n < 1:
         raise StlError(f"neurons must be a positive integer, got {neurons!r}")
-    pitch_um = _check_positive_length(pitch_m, "pitch_m") * _UM_PER_M
-    base_um = _check_positive_length(base_m, "base_m") * _UM_PER_M
+    pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
+    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
     try:
         solid = stl_mesh.Mesh.from_file(str(path), calculate_normals=False)
     except (OSError, ValueError, AssertionError) as exc:
@@ -799,8 +789,8 @@ def write_stack_stl(
     shapes = {m.shape for m in maps}
     if len(shapes) != 1:
         raise StlError(f"all height maps must have the same shape, got {sorted(shapes)}")
-    pitch_um = _check_positive_length(pitch_m, "pitch_m") * _UM_PER_M
-    base_um = _check_positive_length(base_m, "base_m") * _UM_PER_M
+    pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
+    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
     n_rows, n_cols = maps[0].shape
     aperture_um = max(n_rows, n_cols) * pitch_um
     tallest_um = base_um + max(float(m.max()) for m in maps) * _UM_PER_M
@@ -809,7 +799,7 @@ def write_stack_stl(
             raise StlError("spacing_m is required for a stack of more than one mask")
         spacing_um = 2 * tallest_um
     else:
-        spacing_um = _check_positive_length(spacing_m, "spacing_m") * _UM_PER_M
+        spacing_um = length_m(spacing_m, "spacing_m", error=StlError) * _UM_PER_M
     if len(maps) > 1 and spacing_um <= tallest_um:
         raise StlError(
             f"spacing_m = {spacing_um:.6g} um must exceed the tallest plate ({tallest_um:.6g} um incl. base)"
@@ -817,11 +807,11 @@ def write_stack_stl(
     if pillar_m is None:
         pillar_um = max(_MIN_PILLAR_UM, 0.1 * aperture_um)
     else:
-        pillar_um = _check_positive_length(pillar_m, "pillar_m") * _UM_PER_M
+        pillar_um = length_m(pillar_m, "pillar_m", error=StlError) * _UM_PER_M
     if frame_m is None:
         frame_um = 2.0 * pillar_um
     else:
-        frame_um = _check_positive_length(frame_m, "frame_m") * _UM_PER_M
+        frame_um = length_m(frame_m, "frame_m", error=StlError) * _UM_PER_M
     if frame_um <= pillar_um:
         raise StlError(f"frame_m ({frame_um:.6g} um) must be wider than pillar_m ({pillar_um:.6g} um)")
     xs_um = _stack_edges_um(n_cols, pitch_um, frame_um, pillar_um)

@@ -34,6 +34,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from quaton_fab.errors import QuatonFabError
+
 __all__ = [
     "PROPAGATION_MODEL",
     "OpticsError",
@@ -64,7 +66,7 @@ _SUPPORTED_COMPLEX = (torch.complex64, torch.complex128)
 _ANGULAR_SPECTRUM_CACHE_SIZE = 32
 
 
-class OpticsError(ValueError):
+class OpticsError(QuatonFabError):
     """Bad optical input (geometry, distance, field shape or dtype); the message names the bad value."""
 
 

@@ -107,7 +107,8 @@ class Relief:
         heights = tuple(float(h) for h in self.level_heights_m)
         if len(phases) < 2 or len(phases) != len(heights):
             raise ReliefError(
-                f"a relief needs one height per level (>= 2 levels), got {len(phases)} phases and {len(heights)} heights"
+                f"a relief needs one height per level (>= 2 levels), got {len(phases)} phases and "
+                f"{len(heights)} heights"
             )
         for p in phases:
             _finite("level phase", p, minimum=-math.inf, strict=True)
@@ -120,7 +121,8 @@ class Relief:
         object.__setattr__(self, "n_material", float(self.n_material))
         object.__setattr__(self, "base_m", _finite("base (m)", self.base_m, minimum=0.0, strict=False))
         if self.max_slice_m is not None:
-            object.__setattr__(self, "max_slice_m", _finite("max_slice (m)", self.max_slice_m, minimum=0.0, strict=True))
+            max_slice = _finite("max_slice (m)", self.max_slice_m, minimum=0.0, strict=True)
+            object.__setattr__(self, "max_slice_m", max_slice)
         if self.orientation not in ORIENTATIONS:
             raise ReliefError(f"orientation must be one of {', '.join(ORIENTATIONS)}, got {self.orientation!r}")
         object.__setattr__(self, "periodic", bool(self.periodic))
@@ -263,7 +265,9 @@ def relief_padding_px(thickness_m: float, sim_pitch_m: float, pixels: int) -> in
     return int(min(pixels, math.ceil(2.0 * thickness_m / sim_pitch_m) + RELIEF_PAD_MARGIN_PX))
 
 
-def _transfer(shape: tuple[int, int], pitch_m: float, wavelength_m: float, layers: Sequence[tuple[float, float]]) -> np.ndarray:
+def _transfer(
+    shape: tuple[int, int], pitch_m: float, wavelength_m: float, layers: Sequence[tuple[float, float]]
+) -> np.ndarray:
     """Angular-spectrum transfer (complex128, ``shape``) of stacked homogeneous layers ``(thickness_m, index)``.
 
     ``exp(i·2π·Σ t·sqrt((n/λ0)² − f²))`` with the complex square root (evanescent waves decay).

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from quaton_fab.errors import QuatonFabError
+
 logger = logging.getLogger(__name__)
 
 TWO_PI = 2.0 * math.pi
@@ -32,7 +34,7 @@ KINDS = ("circle", "range", "list")
 MIN_SEPARATION_RAD = 1e-9
 
 
-class LevelSetError(ValueError):
+class LevelSetError(QuatonFabError):
     """A level set was given an invalid value (one-line message naming it)."""
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.quant.levels import TWO_PI, LevelSet
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ TAIL = 20.0
 MAX_PAD_PERIODS = 16
 
 
-class QuantizerError(ValueError):
+class QuantizerError(QuatonFabError):
     """A quantizer was given an invalid method, setting or argument (one-line message naming it)."""
 
 

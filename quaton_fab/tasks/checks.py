@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import torch
 
+from quaton_fab.errors import QuatonFabError
+
 __all__ = ["TaskError", "check_intensity", "check_labels", "check_input_phase", "check_grid"]
 
 
-class TaskError(ValueError):
+class TaskError(QuatonFabError):
     """Bad task settings or bad tensors handed to a task (one line naming the bad value)."""
 
 

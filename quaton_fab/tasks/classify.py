@@ -90,8 +90,9 @@ def default_regions(neurons: int, num_classes: int = 10, detector_size: int | No
     widest, n_rows = max(counts), len(counts)
     if widest * side > neurons or n_rows * side > neurons:
         raise TaskError(
-            f"detector_size {side} is too large: {widest} × {n_rows} detectors do not fit in "
-            f"{neurons}×{neurons} neurons"
+            f"{num_classes} classes (labels 0..{num_classes - 1}) need {widest} × {n_rows} detector squares of "
+            f"{side} neurons, which do not fit in {neurons}×{neurons} neurons; use fewer classes, more neurons or "
+            "smaller detectors"
         )
     col_gap = _gap(widest, side, neurons)
     row_gap = _gap(n_rows, side, neurons)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from quaton_fab.errors import QuatonFabError
+
 __all__ = ["SSIMError", "ssim", "gaussian_window", "RD_CONSTANTS", "RI_CONSTANTS"]
 
 #: (k1, k2) of the standard ("RD") SSIM.
@@ -27,7 +29,7 @@ RD_CONSTANTS: tuple[float, float] = (0.01, 0.03)
 RI_CONSTANTS: tuple[float, float] = (1e-6, 1e-6)
 
 
-class SSIMError(ValueError):
+class SSIMError(QuatonFabError):
     """Inputs or settings for which SSIM is not defined (shape mismatch, window larger than the image, …)."""
 
 

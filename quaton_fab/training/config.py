@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from quaton_fab.errors import QuatonFabError
+
 __all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS", "MODELS", "DEFAULT_MATERIAL"]
 
 TASKS = ("classify", "qpi")
@@ -26,7 +28,7 @@ MAX_LR = 10.0
 LR_SCHEDULES = ("constant", "cosine")
 
 
-class ConfigError(ValueError):
+class ConfigError(QuatonFabError):
     """An invalid training configuration (one line naming the bad value)."""
 
 
@@ -189,6 +191,25 @@ class TrainConfig:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.lr > MAX_LR:
             raise ConfigError(f"lr {self.lr} is too large (at most {MAX_LR}); the phases are in radians")
+        from quaton_fab.resources import MAX_EXPORT_LEVELS
+
+        if self.levels > MAX_EXPORT_LEVELS:
+            raise ConfigError(
+                f"levels = {self.levels} exceeds the exporter's limit of {MAX_EXPORT_LEVELS} (level k goes on "
+                f"GDS layer 1 + k, below the mark layer {MAX_EXPORT_LEVELS + 1})"
+            )
+        refusals, _ = self.physics_problems()
+        if refusals:
+            raise ConfigError(refusals[0])
+
+    def physics_problems(self) -> tuple[list[str], list[str]]:
+        """(refusals, warnings) about the geometry's physics (see :mod:`quaton_fab.sanity`)."""
+        from quaton_fab.sanity import geometry_problems
+
+        return geometry_problems(
+            wavelength_m=self.wavelength_m, pitch_m=self.pitch_m, neurons=self.neurons, n_medium=self.n_medium,
+            distances_m={"spacing_m": self.spacing_m, "d_in_m": self.d_in_m, "d_out_m": self.d_out_m},
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dictionary of every field."""

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
-from quaton_fab.design import Design
+from quaton_fab.design import Design, DesignError
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.network import DiffractiveNetwork, Geometry
 from quaton_fab.optics.relief import Relief
 from quaton_fab.tasks import task_from_dict
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 ProgressFn = Callable[[int, int], None]
 
 
-class DeviceError(ValueError):
+class DeviceError(QuatonFabError):
     """A device name that is unknown or not available on this machine."""
 
 
@@ -113,12 +114,14 @@ def _module_device(module: torch.nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def load_design_split(design: Design, split: str = "test", *, samples: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_design_split(
+    design: Design, split: str = "test", *, samples: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Reload the dataset split a design was trained/tested on (same source, same seed, same sample counts)."""
     info = design.dataset
     spec = info.get("spec")
     if not spec:
-        raise ValueError("the design does not record its dataset spec; pass --dataset")
+        raise DesignError("the design does not record its dataset spec; pass --dataset")
     counts = {
         "train_samples": info.get("train_samples"),
         "val_samples": info.get("val_samples"),
@@ -222,6 +225,24 @@ def reference_fidelity(
     return Fidelity(s, relief, "reference")
 
 
+def check_dataset_fits(design: Design, splits: DatasetSplits, spec: str) -> None:
+    """Refuse a dataset the design cannot be scored on: other input kind, or labels beyond its classes."""
+    trained_on_phase = bool(design.encoding.get("input_is_phase", False))
+    if (splits.kind == "phase") != trained_on_phase:
+        raise DesignError(
+            f"dataset {spec!r} holds {splits.kind} images, but the design was trained on "
+            f"{'phase' if trained_on_phase else 'intensity'} images; its metric on them would be meaningless"
+        )
+    if design.task.get("kind") == "classify":
+        classes = len(design.task.get("regions") or [])
+        top = max(int(s.labels.max()) for s in (splits.train, splits.val, splits.test) if s.labels.numel())
+        if top >= classes:
+            raise DesignError(
+                f"dataset {spec!r} has labels up to {top}, but the design has detectors for {classes} classes "
+                f"(0..{classes - 1})"
+            )
+
+
 def simulate_design(
     design: Design,
     *,
@@ -251,7 +272,9 @@ def simulate_design(
         images, labels = load_design_split(design, split, samples=samples)
     else:
         kwargs = {f"{split}_samples": samples} if samples is not None else {}
-        part = getattr(load_dataset(dataset, seed=design.seed, **kwargs), split)
+        splits = load_dataset(dataset, seed=design.seed, **kwargs)
+        check_dataset_fits(design, splits, dataset)
+        part = getattr(splits, split)
         images, labels = part.images, part.labels
     geometry = dataclasses.replace(design.geometry, oversample=fidelity.oversample)
     network = DiffractiveNetwork(geometry, relief=fidelity.relief).to(dev)

@@ -16,7 +16,33 @@ from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.training import figures
 from quaton_fab.training.evaluate import load_design_split
 
-__all__ = ["write_metrics", "write_figures", "example_outputs"]
+__all__ = ["write_metrics", "write_figures", "example_outputs", "FIGURE_NAMES", "planned_figures",
+           "remove_stale_figures"]
+
+#: Every figure file name :func:`write_figures` can write.
+FIGURE_NAMES = ("masks.png", "training.png", "confusion.png", "examples.png")
+
+
+def planned_figures(design: Design) -> list[str]:
+    """Names of the figures :func:`write_figures` writes for ``design`` (to check for files in the way)."""
+    names = ["masks.png"]
+    if design.training.get("history"):
+        names.append("training.png")
+    if design.metrics.get("test", {}).get("confusion"):
+        names.append("confusion.png")
+    if design.dataset.get("spec"):
+        names.append("examples.png")
+    return names
+
+
+def remove_stale_figures(out_dir: str | Path, written: list[Path]) -> list[Path]:
+    """Delete figures of an earlier run (names in FIGURE_NAMES) that this run did not write; return them."""
+    out = Path(out_dir)
+    keep = {Path(p).name for p in written}
+    stale = [out / name for name in FIGURE_NAMES if name not in keep and (out / name).is_file()]
+    for path in stale:
+        path.unlink()
+    return stale
 
 
 def write_metrics(design: Design, out_dir: str | Path) -> Path:

@@ -30,11 +30,13 @@ import torch
 from quaton_fab import __version__
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
 from quaton_fab.design import Design, sampling_record
+from quaton_fab.errors import QuatonFabError
 from quaton_fab.fileio import atomic_path
 from quaton_fab.optics.network import DiffractiveNetwork, Geometry, rule_oversample
 from quaton_fab.optics.propagation import OpticsError
 from quaton_fab.optics.relief import Relief
 from quaton_fab.quant import LevelSet, make_quantizer
+from quaton_fab.resources import check_training_memory
 from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
 from quaton_fab.training.evaluate import evaluate_network, resolve_device
@@ -55,6 +57,7 @@ log = logging.getLogger(__name__)
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_FORMAT = "quaton-fab/checkpoint"
 CHECKPOINT_VERSION = 1
+_CHECKPOINT_KEYS = ("config", "epoch", "step", "network", "task", "optimizer", "rng", "history", "best")
 
 
 class TrainingInterrupted(RuntimeError):
@@ -65,11 +68,11 @@ class TrainingInterrupted(RuntimeError):
         self.checkpoint, self.epoch, self.step = checkpoint, epoch, step
 
 
-class CheckpointError(ValueError):
+class CheckpointError(QuatonFabError):
     """A checkpoint that is missing, corrupted or from another version."""
 
 
-class TrainingDiverged(ValueError):
+class TrainingDiverged(QuatonFabError):
     """The loss became NaN or infinite (the learning rate is usually too high)."""
 
 
@@ -269,6 +272,9 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         device = resolve_device(cfg.device)
+        n_medium = resolve_n_medium(cfg)
+        oversample, rule = resolve_oversample(cfg, n_medium)
+        check_training_memory(cfg, device, oversample)  # before anything large is allocated
         data = self._data or load_dataset(
             cfg.dataset,
             train_samples=cfg.train_samples,
@@ -279,8 +285,6 @@ class Trainer:
         if cfg.task == "qpi" and data.kind != "phase" and cfg.encoding_mode != "phase":
             raise ConfigError("the qpi task needs phase encoding (encoding_mode='phase')")
         levels, fabrication = build_level_set(cfg)
-        n_medium = resolve_n_medium(cfg)
-        oversample, rule = resolve_oversample(cfg, n_medium)
         relief = build_relief(cfg, levels, fabrication)
         geometry = Geometry(
             wavelength_m=cfg.wavelength_m,
@@ -361,7 +365,21 @@ class Trainer:
             raise CheckpointError(f"{str(path)!r} is not a quaton-fab checkpoint")
         if state.get("version") != CHECKPOINT_VERSION:
             raise CheckpointError(f"{str(path)!r} has checkpoint version {state.get('version')!r}")
+        missing = [key for key in _CHECKPOINT_KEYS if key not in state]
+        if missing or not isinstance(state["config"], dict):
+            what = f"has no {missing[0]!r} entry" if missing else "has a malformed 'config' entry"
+            raise CheckpointError(f"checkpoint {str(path)!r} {what}; it cannot be resumed")
         return state
+
+    def mark_complete(self) -> None:
+        """Record in the checkpoint that the run's design has been saved (``--resume`` then has nothing to do).
+
+        Called after the design files are written, so a failed save leaves a checkpoint that ``--resume``
+        turns into the same design again.
+        """
+        state = self.load_checkpoint()
+        state["complete"] = True
+        self._save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version", "software")})
 
     @staticmethod
     def config_from_checkpoint(out_dir: str | Path) -> TrainConfig:
@@ -389,15 +407,20 @@ class Trainer:
                 raise CheckpointError("the checkpoint was written with another configuration; resume with the same one")
             if state.get("complete"):
                 raise CheckpointError(f"the run in {str(self.out_dir)!r} is already complete; nothing to resume")
-            network.load_state_dict(state["network"])
-            task.load_state_dict(state["task"])
-            optimizer.load_state_dict(state["optimizer"])
-            torch.set_rng_state(state["rng"])
-            start_epoch, start_step = int(state["epoch"]), int(state["step"])
-            history = list(state["history"])
-            best = state["best"]
-            elapsed_before = float(state.get("elapsed_s", 0.0))
-            resumed_loss = (float(state["epoch_loss"][0]), int(state["epoch_loss"][1]))
+            try:
+                network.load_state_dict(state["network"])
+                task.load_state_dict(state["task"])
+                optimizer.load_state_dict(state["optimizer"])
+                torch.set_rng_state(state["rng"])
+                start_epoch, start_step = int(state["epoch"]), int(state["step"])
+                history = list(state["history"])
+                best = state["best"]
+                elapsed_before = float(state.get("elapsed_s", 0.0))
+                resumed_loss = (float(state["epoch_loss"][0]), int(state["epoch_loss"][1]))
+            except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+                raise CheckpointError(
+                    f"checkpoint {str(self.checkpoint_path)!r} does not fit this run ({type(exc).__name__})"
+                ) from None
             log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step)
 
         primary = task.primary_metric
@@ -474,9 +497,9 @@ class Trainer:
         network.load_state_dict(best["network"])
         task.load_state_dict(best["task"])
         design = self._make_design(parts, history, best, train_time)
+        # Not marked complete here: the caller does that (mark_complete) once the design files are saved.
         self._checkpoint(
             network, task, optimizer, torch.get_rng_state(), cfg.epochs, 0, history, best, elapsed_before, t0,
-            complete=True,
         )
         return TrainResult(design=design, history=history, out_dir=self.out_dir)
 
