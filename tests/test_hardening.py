@@ -336,7 +336,7 @@ def test_group7_user_strings_are_shown_literally(tiny_run, tmp_path):
     assert "run[/x]" in result.output.replace("\n", "")
     text = one_line_error(run("inspect", tmp_path / "designs" / "run[final]"), "does not exist")
     assert "run[final]" in text
-    help_text = run("train", "--help").output
+    help_text = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "400"}).output  # no wrapping inside it
     assert "[lo, hi]" in help_text
 
 
