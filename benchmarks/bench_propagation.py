@@ -47,7 +47,12 @@ from typing import Any
 import torch
 
 from quaton_fab.optics import DiffractiveNetwork, Geometry, auto_padding
-from quaton_fab.optics.propagation import PROPAGATION_MODEL, get_angular_spectrum
+from quaton_fab.optics.propagation import (
+    PROPAGATION_MODEL,
+    SYNTHESIS_OVERSIZE,
+    get_angular_spectrum,
+    next_fast_length,
+)
 from quaton_fab.optics.relief import RELIEF_MODEL, Relief
 
 NEURONS = 200
@@ -270,16 +275,19 @@ class FixedPhase(torch.nn.Module):
 
 
 # ---------------------------------------------------------------- independent textbook reference (float64)
-def textbook_transfer(size: int, pitch_m: float, wavelength_medium_m: float, distance_m: float) -> torch.Tensor:
+def textbook_transfer(
+    size: int, pitch_m: float, wavelength_medium_m: float, distance_m: float, limit_distance_m: float | None = None
+) -> torch.Tensor:
     """Plain band-limited ASM transfer function on the ``size``² fftfreq grid (complex128).
 
     ``exp(i2πz·sqrt(1/λm² − f²))``, evanescent waves cut, Matsushima–Shimobaba limit of this window
-    (``f_lim = 1/(λm·sqrt((2z/(size·pitch))² + 1))`` per axis).
+    (``f_lim = 1/(λm·sqrt((2z/(size·pitch))² + 1))`` per axis; ``limit_distance_m`` replaces z there).
     """
+    z_limit = distance_m if limit_distance_m is None else limit_distance_m
     f = torch.fft.fftfreq(size, d=pitch_m, dtype=torch.float64)
     fy, fx = f[:, None], f[None, :]
     arg = 1.0 / wavelength_medium_m**2 - fx**2 - fy**2
-    limit = 1.0 / (wavelength_medium_m * math.hypot(2.0 * distance_m / (size * pitch_m), 1.0))
+    limit = 1.0 / (wavelength_medium_m * math.hypot(2.0 * z_limit / (size * pitch_m), 1.0))
     keep = (arg > 0) & (fx.abs() <= limit) & (fy.abs() <= limit)
     phase = 2 * math.pi * distance_m * arg.clamp(min=0).sqrt()
     return torch.where(keep, torch.polar(torch.ones_like(arg), phase), 0)
@@ -339,10 +347,13 @@ def textbook_detector_field(
     """Detector field (complex128) with textbook BL-ASM hops on a ``hop_grid``² grid; thin or multislice masks.
 
     ``level_index``: ``(L, N, N)`` level of every neuron; the thin mask is ``exp(i·φ_level)``, the relief's height
-    is the level's printed height. The grid is the aperture: the field is cropped to it after every hop and,
-    for the relief, at the part's exit; while crossing the part it lives on a ``relief_grid``² zero-padded grid.
-    ``crop="faces"`` (the physics as stated): aperture at the part's entry and exit faces. ``crop="screens"``:
-    aperture right before the first and right after the last phase screen (where our merged hops crop).
+    is the level's printed height. The grid is the aperture: the field is cropped to it at the end of every
+    stage. ``crop="faces"`` (the physics as stated in relief.py): stages are the free hops (on the
+    ``hop_grid``) and the parts (on the zero-padded ``relief_grid``), so the aperture sits at each part's entry
+    and exit faces. ``crop="screens"``: the aperture where our merged hops put it, right before the first and
+    right after the last phase screen; the steps outside the screens then run on the hop grid with the hop.
+    ``crop="merged"``: as "screens", and the hop's band limit taken for the hop plus the Strang half steps of
+    medium merged into it (as our merged hops do).
     """
     g = geometry
     m, s, dx = g.sim_pixels, g.oversample, g.sim_pitch_m
@@ -355,50 +366,61 @@ def textbook_detector_field(
 
     hops = list(g.distances_m())
     if relief is None:
-        free = hops
         masks = up(torch.polar(torch.ones(level_index.shape, dtype=torch.float64), level_phases[level_index]))
-    else:
-        top = max(relief.level_heights_m)
-        before, after = (relief.base_m, top) if relief.orientation == "base-first" else (0.0, top + relief.base_m)
-        free = [d - (after if i > 0 else 0.0) - (before if i < layers else 0.0) for i, d in enumerate(hops)]
-        if min(free) < -1e-15:
-            raise ValueError(f"a gap is too small for the part: free distances {free}")
-        free = [max(d, 0.0) for d in free]
-        heights = up(torch.as_tensor(relief.level_heights_m, dtype=torch.float64)[level_index])
-        ops = relief_operations(relief, g.wavelength_m, g.n_medium)
-        size = int(relief_grid)
-        steps = {op: layer_transfer(size, dx, g.wavelength_m, op[1], op[2]) for op in ops if op[0] == "layer"}
-        screens = [i for i, op in enumerate(ops) if op[0] == "screen"]
-        if crop == "faces":
-            segments = [ops]
-        elif crop == "screens":
-            segments = [ops[: screens[0]], ops[screens[0] : screens[-1] + 1], ops[screens[-1] + 1 :]]
-        else:
-            raise ValueError(f"crop must be 'faces' or 'screens', got {crop!r}")
+        for hop, distance in enumerate(hops):
+            if distance > 0:
+                transfer = textbook_transfer(hop_grid, dx, lam_m, distance)
+                u = torch.fft.ifft2(torch.fft.fft2(u, s=(hop_grid, hop_grid)) * transfer)[..., :m, :m]
+            if hop < layers:
+                u = u * masks[hop]
+        return u
 
+    top = max(relief.level_heights_m)
+    before, after = (relief.base_m, top) if relief.orientation == "base-first" else (0.0, top + relief.base_m)
+    free = [d - (after if i > 0 else 0.0) - (before if i < layers else 0.0) for i, d in enumerate(hops)]
+    if min(free) < -1e-15:
+        raise ValueError(f"a gap is too small for the part: free distances {free}")
+    heights = up(torch.as_tensor(relief.level_heights_m, dtype=torch.float64)[level_index])
+    ops = relief_operations(relief, g.wavelength_m, g.n_medium)
+    screens = [i for i, op in enumerate(ops) if op[0] == "screen"]
+    # stages: (ops, mask index for the screens or None); each runs on one zero-padded grid and ends in a crop
+    stages: list[tuple[list[tuple], int | None]] = []
     for hop, distance in enumerate(free):
-        if distance > 0:
-            transfer = textbook_transfer(hop_grid, dx, lam_m, distance)
-            u = torch.fft.ifft2(torch.fft.fft2(u, s=(hop_grid, hop_grid)) * transfer)[..., :m, :m]
-        if hop == layers:
-            break
-        if relief is None:
-            u = u * masks[hop]
-            continue
-        h = _pad_to(heights[hop], size)
-        for segment in segments:
-            if not segment:
+        pre = ops[screens[-1] + 1 :] if hop > 0 else []
+        post = ops[: screens[0]] if hop < layers else []
+        limit = max(distance, 0.0)
+        if crop == "merged":
+            limit += sum(op[1] for op in pre + post if op[0] == "layer" and op[2] == g.n_medium)
+        hop_op = [("hop", max(distance, 0.0), limit)]
+        if crop == "faces":
+            stages.append((hop_op, None))
+            if hop < layers:
+                stages.append((ops, hop))
+        elif crop in ("screens", "merged"):
+            stages.append((pre + hop_op + post, None))
+            if hop < layers:
+                stages.append((ops[screens[0] : screens[-1] + 1], hop))
+        else:
+            raise ValueError(f"crop must be 'faces', 'screens' or 'merged', got {crop!r}")
+    cache: dict[tuple, torch.Tensor] = {}
+    for stage, mask in stages:
+        size = hop_grid if any(op[0] == "hop" for op in stage) else int(relief_grid)
+        v = _pad_to(u, size)
+        h = None if mask is None else _pad_to(heights[mask], size)
+        for op in stage:
+            if op[0] == "screen":
+                _, z_a, dz, phase = op
+                occupancy = ((h - z_a) / dz).clamp(0.0, 1.0)
+                v = v * torch.polar(torch.ones_like(occupancy), phase * occupancy)
                 continue
-            v = _pad_to(u, size)
-            for op in segment:
-                if op[0] == "layer":
-                    if op[1] > 0:
-                        v = torch.fft.ifft2(torch.fft.fft2(v) * steps[op])
-                else:
-                    _, z_a, dz, phase = op
-                    occupancy = ((h - z_a) / dz).clamp(0.0, 1.0)
-                    v = v * torch.polar(torch.ones_like(occupancy), phase * occupancy)
-            u = v[..., :m, :m]
+            if op[1] <= 0:
+                continue
+            key = (size, *op)
+            if key not in cache:
+                cache[key] = (textbook_transfer(size, dx, lam_m, op[1], op[2]) if op[0] == "hop"
+                              else layer_transfer(size, dx, g.wavelength_m, op[1], op[2]))
+            v = torch.fft.ifft2(torch.fft.fft2(v) * cache[key])
+        u = v[..., :m, :m]
     return u
 
 
@@ -442,6 +464,9 @@ def run_default(args: argparse.Namespace) -> dict[str, Any]:
     batch = cfg.batch_size
     field, input_text = default_inputs(cfg, batch, g.oversample)
     window = slice(m // 4, m - m // 4)
+    spectrum_radius = get_angular_spectrum((m, m), float(g.sim_pitch_m), float(g.wavelength_m), float(g.spacing_m),
+                                           float(g.n_medium), g.padding, torch.complex64,
+                                           torch.device("cpu")).kernel_radius
     records = []
     for model, model_relief in (("thin", None), ("relief", relief)):
         network = DiffractiveNetwork(
@@ -488,6 +513,16 @@ def run_default(args: argparse.Namespace) -> dict[str, Any]:
                 ),
                 "textbook_2N_grid_px": 2 * m,
                 "converged_reference": conv_info,
+            }
+            # our kernel is synthesised on a window of this size: the textbook method padded to it, our aperture
+            # and band-limit conventions, should be ours up to rounding (and the kernel cut, if any)
+            synth = next_fast_length(SYNTHESIS_OVERSIZE * (2 * max(spectrum_radius) + 1))
+            same = reference(synth, crop="faces" if model_relief is None else "merged")
+            accuracy["textbook_at_our_synthesis_window"] = {
+                "grid_px": synth,
+                "conventions": "thin masks" if model_relief is None else "aperture at the screens, band limit of "
+                "the merged hop distances (crop='merged')",
+                "rel_l2_field_ours_vs_it": rel_l2(ours, same),
             }
             if model_relief is not None:
                 # the same converged reference with the aperture where our merged hops put it

@@ -20,12 +20,22 @@ def test_there_is_a_four_level_classifier():
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_sample_designs_are_printed_objects(path):
+    """Every shipped design meets the sampling rule and was trained through its printed relief."""
+    design = Design.load(path)
+    assert design.geometry.meets_sampling_rule and design.sampling["meets_rule"]
+    assert design.relief is not None and design.fabrication["material"] == "IP-Dip"
+    assert "file" not in design.dataset or not str(design.dataset["file"]).startswith("/")  # no machine paths
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
 def test_sample_design_round_trip_has_zero_gap(path, tmp_path):
     design = Design.load(path)
     assert np.all(np.isin(design.phases_rad(), np.asarray(design.levels.phases)))
-    export_design(design, tmp_path / "export", ExportOptions(formats=("gds", "stl"), material="ip-dip"))
+    export_design(design, tmp_path / "export", ExportOptions(formats=("gds", "stl")))  # its own material and base
     report = verify_export(design, tmp_path / "export", samples=300, device="cpu")
-    assert report.ok, report.problems
+    assert report.ok, report.failures()
+    assert report.gap_files == 0.0  # exported with its own material and base: the files are the design
     assert {row.file for row in report.rows} == {"design.gds", "mask_*.stl"}
     for row in report.rows:
         assert row.level_match == 1.0

@@ -17,7 +17,17 @@ this model propagates the field *through* the relief:
 The angular spectrum inside the relief uses the complex square root ``kz = sqrt((n/λ0)² − f²)``: waves that are
 evanescent in the reference medium decay instead of being cut, as they do over sub-micrometre slices. The field
 is zero-padded by ``relief_padding_px`` pixels per side while it crosses the relief and cropped back to the
-aperture on exit (the grid is the aperture, as for the free-space hops). Scalar model: no Fresnel reflections,
+aperture on exit (the grid is the aperture, as for the free-space hops).
+
+Aperture convention (what "opaque outside the N×N aperture" means for a thick part): inside a network
+(:class:`~quaton_fab.optics.network.DiffractiveNetwork`) the base slab and the outer half slices are merged into
+the free-space hops, so the field is truncated to the aperture at the relief's first phase screen (half a slice
+above the reference plane) and again at its last one (half a slice below the relief's top). The standalone
+``ReliefPropagator(ends=True)`` truncates at the part's entry and exit faces instead. The two differ only by
+light that walks across the aperture's edge within the part (a few pixels over 2–3 µm): negligible for light
+that stays inside, noticeable (~1e-1 relative on the detector field after five masks, measured by
+``benchmarks/bench_propagation.py``) when a plane-wave background lights the aperture's edges. The network's
+convention is the recorded model. Scalar model: no Fresnel reflections,
 no polarisation, reference index ``n_med`` in every slice (beam-propagation method). Its agreement with a
 rigorous coupled-wave solver is tested in ``tests/test_relief_rcwa.py`` and stated in README.
 
@@ -44,7 +54,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from quaton_fab.optics.propagation import OpticsError
+from quaton_fab.optics.propagation import OpticsError, next_fast_length
 
 __all__ = [
     "RELIEF_MODEL",
@@ -347,7 +357,14 @@ class ReliefPropagator:
         if not ends:
             steps[0], steps[-1] = [], []
         crossed = sum(t for layers in steps for t, _ in layers)
-        self.pad = relief_padding_px(crossed, self.sim_pitch_m, max(self.shape)) if padding is None else padding
+        if padding is None:
+            # at least the reach of the light, rounded up so the padded side is a 2,3,5-smooth FFT length
+            pad = relief_padding_px(crossed, self.sim_pitch_m, max(self.shape))
+            side = max(self.shape)
+            pad = (next_fast_length(side + 2 * pad) - side + 1) // 2 if pad else 0
+        else:
+            pad = padding
+        self.pad = pad
         self.padded_shape = (self.shape[0] + 2 * self.pad, self.shape[1] + 2 * self.pad)
         self.transfers = [
             torch.from_numpy(_transfer(self.padded_shape, self.sim_pitch_m, self.wavelength_m, layers)).to(

@@ -29,7 +29,7 @@ from quaton_fab.errors import QuatonFabError
 logger = logging.getLogger(__name__)
 
 TWO_PI = 2.0 * math.pi
-KINDS = ("circle", "range", "list")
+KINDS = ("circle", "range", "list", "ladder")
 #: Two levels closer than this (radians, modulo 2π) are considered the same phase.
 MIN_SEPARATION_RAD = 1e-9
 
@@ -104,7 +104,7 @@ class LevelSet:
             raise LevelSetError(f"level phases must be strictly increasing, got {phases.tolist()}")
         if phases[0] < 0:
             raise LevelSetError(f"level phases are material phase delays and must be ≥ 0, got {phases[0]!r} rad")
-        if self.kind != "range" and phases[-1] >= TWO_PI:
+        if self.periodic and phases[-1] >= TWO_PI:
             raise LevelSetError(f"{self.kind} level phases must lie in [0, 2π), got {phases.tolist()}")
         _check_distinct_mod_2pi(phases)
         phases.setflags(write=False)
@@ -130,6 +130,22 @@ class LevelSet:
         return cls("range", np.linspace(lo_f, hi_f, n, dtype=np.float64))
 
     @classmethod
+    def ladder(cls, phases: Sequence[float] | np.ndarray) -> LevelSet:
+        """Any n ≥ 2 ascending phases ≥ 0 (radians) that do **not** wrap (kind ``"ladder"``).
+
+        The level set of a printed relief: its levels are heights, and no height is "the top level + one step"
+        = level 0 again. Quantizers treat it like a ``range`` (clamped ends, no wrap step), so a soft
+        quantizer's output moves between neighbouring heights only. Phases must be distinct modulo 2π.
+        """
+        try:
+            arr = np.array(phases, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise LevelSetError(f"level phases must be a list of numbers (radians), got {phases!r}") from None
+        if arr.ndim != 1:
+            raise LevelSetError(f"level phases must be a flat list, got an array of shape {arr.shape}")
+        return cls("ladder", np.sort(arr))
+
+    @classmethod
     def explicit(cls, phases: Sequence[float] | np.ndarray) -> LevelSet:
         """Any n ≥ 2 phases (radians), taken mod 2π and sorted (kind ``"list"``); must be distinct mod 2π."""
         try:
@@ -152,8 +168,8 @@ class LevelSet:
 
     @property
     def periodic(self) -> bool:
-        """True for ``circle`` and ``list``: level mapping wraps modulo 2π. False for ``range`` (clamps)."""
-        return self.kind != "range"
+        """True for ``circle`` and ``list``: level mapping wraps modulo 2π. False for ``range`` and ``ladder``."""
+        return self.kind not in ("range", "ladder")
 
     @property
     def steps(self) -> np.ndarray:
@@ -180,9 +196,9 @@ class LevelSet:
     def nearest_index(self, phi: torch.Tensor) -> torch.Tensor:
         """Index of the nearest level for each phase in ``phi`` (radians, any shape); int64, same shape.
 
-        Wrap-aware for ``circle`` and ``list`` (φ and φ + 2π give the same level); ``range`` clamps values
-        outside [lo, hi] to the end levels. Computed in float64 without gradient. Ties go to the lower index
-        (``range``, ``list``) or round-half-to-even (``circle``).
+        Wrap-aware for ``circle`` and ``list`` (φ and φ + 2π give the same level); ``range`` and ``ladder``
+        clamp values outside [lo, hi] to the end levels. Computed in float64 without gradient. Ties go to the
+        lower index (``range``, ``ladder``, ``list``) or round-half-to-even (``circle``).
         """
         x = torch.as_tensor(phi).detach().to(torch.float64)
         if self.kind == "circle":
@@ -192,6 +208,9 @@ class LevelSet:
             lo, hi = float(self.phases[0]), float(self.phases[-1])
             step = (hi - lo) / (self.n - 1)
             return torch.clamp(torch.round((x - lo) / step), 0, self.n - 1).to(torch.int64)
+        if self.kind == "ladder":  # nearest on the line: count the mid-point thresholds below (ties go lower)
+            thresholds = torch.as_tensor(self.thresholds, dtype=torch.float64, device=x.device)
+            return torch.searchsorted(thresholds, x.contiguous(), right=False).to(torch.int64)
         return self.circular_nearest_index(x)
 
     def circular_nearest_index(self, phi: torch.Tensor) -> torch.Tensor:
@@ -255,10 +274,10 @@ class LevelSet:
             if "lo_rad" not in d or "hi_rad" not in d:
                 raise LevelSetError("range level set needs 'lo_rad' and 'hi_rad'")
             levels = cls.range(d.get("n", len(stored or ())), d["lo_rad"], d["hi_rad"])
-        elif kind == "list":
+        elif kind in ("list", "ladder"):
             if stored is None:
-                raise LevelSetError("list level set needs 'phases_rad'")
-            levels = cls.explicit(stored)
+                raise LevelSetError(f"{kind} level set needs 'phases_rad'")
+            levels = cls.explicit(stored) if kind == "list" else cls.ladder(stored)
         else:
             raise LevelSetError(f"level-set kind must be one of {', '.join(KINDS)}, got {kind!r}")
         if "n" in d and d["n"] != levels.n:

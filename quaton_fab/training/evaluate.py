@@ -176,6 +176,11 @@ class Fidelity:
         }
 
 
+#: The reference relief model slices no thicker than λ0 times this (λ0/8 = 97.5 nm at 780 nm): halving such
+#: slices changes the default design's test accuracy by less than 0.2 points (measured, README).
+REFERENCE_SLICE_FRACTION = 1.0 / 8.0
+
+
 def design_fidelity(design: Design) -> Fidelity:
     """The fidelity the design was trained (and its metrics measured) at."""
     return Fidelity(design.geometry.oversample, design.relief, "design")
@@ -210,7 +215,8 @@ def reference_fidelity(
     oversample: int | None = None,
     max_slice_m: float | None = None,
 ) -> Fidelity:
-    """The printed-object reference: at least the design's sampling and never below the rule, relief model.
+    """The printed-object reference: at least the design's sampling and never below the rule, the relief model
+    sliced at least as finely as :func:`reference_slicing` (so the reference is converged in the slicing).
 
     Args:
         relief: the relief to simulate (e.g. from an export's level table); default :func:`default_relief`.
@@ -219,10 +225,21 @@ def reference_fidelity(
     """
     g = design.geometry
     s = max(g.oversample, g.rule_oversample, oversample or 1)
-    relief = relief or default_relief(design)
-    if max_slice_m is not None and (relief.max_slice_m is None or max_slice_m < relief.max_slice_m):
-        relief = dataclasses.replace(relief, max_slice_m=float(max_slice_m))
+    relief = reference_slicing(relief or default_relief(design), g.wavelength_m, max_slice_m)
     return Fidelity(s, relief, "reference")
+
+
+def reference_slicing(relief: Relief, wavelength_m: float, max_slice_m: float | None = None) -> Relief:
+    """``relief`` sliced as finely as the reference: slices ≤ λ0·REFERENCE_SLICE_FRACTION (and ≤ ``max_slice_m``).
+
+    Level-aligned slices are kept as edges; each level step is subdivided until no slice is thicker.
+    """
+    limit = wavelength_m * REFERENCE_SLICE_FRACTION
+    if max_slice_m is not None:
+        limit = min(limit, float(max_slice_m))
+    if relief.max_slice_m is not None and relief.max_slice_m <= limit:
+        return relief
+    return dataclasses.replace(relief, max_slice_m=limit)
 
 
 def check_dataset_fits(design: Design, splits: DatasetSplits, spec: str) -> None:

@@ -142,7 +142,12 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
         phases = np.asarray(
             printable_phases(phases, material, config.wavelength_m, n_medium, config.z_step_m), dtype=np.float64
         )
-        levels = LevelSet.explicit(phases.tolist())
+        levels = LevelSet.ladder(phases.tolist()) if config.model == "relief" else LevelSet.explicit(phases.tolist())
+    if config.model == "relief" and levels.periodic:
+        # A printed relief's levels are heights: nothing wraps from the top level back to level 0. A periodic
+        # soft staircase would pass a pixel from the top level to level 0 through every intermediate height
+        # (every other phase), so the relief model trains on the same levels as a ladder.
+        levels = LevelSet.ladder(levels.phases.tolist())
     table = level_table(levels.phases, material, config.wavelength_m, n_medium, 0.0, config.z_step_m)
     fabrication = {
         "material": material.name,
