@@ -206,3 +206,18 @@ def test_equality_and_hash_are_by_value() -> None:
     assert hash(LevelSet.uniform(4)) == hash(LevelSet.uniform(4))
     assert LevelSet.uniform(4) != LevelSet.explicit(LevelSet.uniform(4).phases)  # different kind
     assert LevelSet.uniform(4) != LevelSet.uniform(5)
+
+
+def test_ladder_is_a_non_wrapping_level_set_that_round_trips():
+    """The relief model's level set: the same phases, no wrap, nearest level on the line, exact file form."""
+    ladder = LevelSet.ladder([0.0, math.pi / 2, math.pi, 3 * math.pi / 2])
+    assert ladder.kind == "ladder" and not ladder.periodic
+    np.testing.assert_array_equal(ladder.phases, LevelSet.uniform(4).phases)
+    assert ladder.steps.shape == (3,)  # no step from the top level back to level 0
+    phi = torch.tensor([-1.0, 0.7, 0.8, 5.4, 6.2, 7.0], dtype=torch.float64)
+    assert ladder.nearest_index(phi).tolist() == [0, 0, 1, 3, 3, 3]  # 6.2 rad is level 3 here, level 0 on the circle
+    assert LevelSet.from_dict(ladder.to_dict()) == ladder
+    uneven = LevelSet.ladder([0.0, 1.1, 2.9, 4.0])  # e.g. z-step snapped heights
+    assert LevelSet.from_dict(uneven.to_dict()) == uneven
+    with pytest.raises(LevelSetError, match="flat list"):
+        LevelSet.ladder([[0.0, 1.0]])

@@ -75,6 +75,17 @@ def _check_distinct_mod_2pi(phases: np.ndarray) -> None:
         )
 
 
+def _phase_list(phases: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``phases`` as a flat float64 array (radians), or LevelSetError naming what was given."""
+    try:
+        arr = np.array(phases, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise LevelSetError(f"level phases must be a list of numbers (radians), got {phases!r}") from None
+    if arr.ndim != 1:
+        raise LevelSetError(f"level phases must be a flat list, got an array of shape {arr.shape}")
+    return arr
+
+
 def _wrap_0_2pi(phases: np.ndarray) -> np.ndarray:
     """Phases mod 2π in [0, 2π) (np.mod may round a tiny negative value up to exactly 2π; map that to 0)."""
     wrapped = np.mod(phases, TWO_PI)
@@ -137,23 +148,12 @@ class LevelSet:
         = level 0 again. Quantizers treat it like a ``range`` (clamped ends, no wrap step), so a soft
         quantizer's output moves between neighbouring heights only. Phases must be distinct modulo 2π.
         """
-        try:
-            arr = np.array(phases, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise LevelSetError(f"level phases must be a list of numbers (radians), got {phases!r}") from None
-        if arr.ndim != 1:
-            raise LevelSetError(f"level phases must be a flat list, got an array of shape {arr.shape}")
-        return cls("ladder", np.sort(arr))
+        return cls("ladder", np.sort(_phase_list(phases)))
 
     @classmethod
     def explicit(cls, phases: Sequence[float] | np.ndarray) -> LevelSet:
         """Any n ≥ 2 phases (radians), taken mod 2π and sorted (kind ``"list"``); must be distinct mod 2π."""
-        try:
-            arr = np.array(phases, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise LevelSetError(f"level phases must be a list of numbers (radians), got {phases!r}") from None
-        if arr.ndim != 1:
-            raise LevelSetError(f"level phases must be a flat list, got an array of shape {arr.shape}")
+        arr = _phase_list(phases)
         _check_count(len(arr))
         if not np.all(np.isfinite(arr)):
             raise LevelSetError(f"level phases must be finite, got {arr.tolist()}")
