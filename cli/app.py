@@ -107,7 +107,7 @@ CONFIG_OPTIONS = {
 
 def _option_names(message: str) -> str:
     """Replace internal configuration field names in a ConfigError message by the CLI options."""
-    return re.sub(r"\b(" + "|".join(sorted(CONFIG_OPTIONS, key=len, reverse=True)) + r")\b",
+    return re.sub(r"(?<!-)\b(" + "|".join(sorted(CONFIG_OPTIONS, key=len, reverse=True)) + r")\b",
                   lambda m: CONFIG_OPTIONS[m.group(1)], message)
 
 
