@@ -240,37 +240,40 @@ def _heights(grey: np.ndarray, meta: dict, path: Path) -> tuple[np.ndarray, dict
 _IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError)
 
 
-def read_height_png(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
-    """Read a PNG written by :func:`write_height_png`: (heights (m, rows × cols image pixels), metadata)."""
+def _read_height_image(path: str | os.PathLike, kind: str, read_meta) -> tuple[np.ndarray, dict]:
+    """Open a height-map image, read its metadata with ``read_meta(image, path)`` and its grey values.
+
+    Anything Pillow cannot read becomes one HeightMapError naming the file; a missing file stays
+    FileNotFoundError.
+    """
     p = Path(path)
     try:
         with Image.open(p) as im:
-            meta = {k: json.loads(v) for k, v in im.text.items()}
+            meta = read_meta(im, p)
             grey = _grey_array(im, p)
-    except HeightMapError:
-        raise
-    except FileNotFoundError:
+    except (HeightMapError, FileNotFoundError):
         raise
     except _IMAGE_ERRORS as exc:
-        raise HeightMapError(f"{p}: not a readable PNG height map ({type(exc).__name__}: {exc})") from None
+        raise HeightMapError(f"{p}: not a readable {kind} height map ({type(exc).__name__}: {exc})") from None
     return _heights(grey, meta, p)
+
+
+def _png_meta(im: Image.Image, p: Path) -> dict:
+    return {k: json.loads(v) for k, v in im.text.items()}
+
+
+def _tiff_meta(im: Image.Image, p: Path) -> dict:
+    try:
+        return json.loads(im.tag_v2.get(_TIFF_DESCRIPTION_TAG, "{}"))
+    except json.JSONDecodeError:
+        raise HeightMapError(f"{p}: ImageDescription is not quaton-fab JSON metadata") from None
+
+
+def read_height_png(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
+    """Read a PNG written by :func:`write_height_png`: (heights (m, rows × cols image pixels), metadata)."""
+    return _read_height_image(path, "PNG", _png_meta)
 
 
 def read_height_tiff(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """Read a TIFF written by :func:`write_height_tiff`: (heights (m, rows × cols image pixels), metadata)."""
-    p = Path(path)
-    try:
-        with Image.open(p) as im:
-            text = im.tag_v2.get(_TIFF_DESCRIPTION_TAG, "{}")
-            try:
-                meta = json.loads(text)
-            except json.JSONDecodeError:
-                raise HeightMapError(f"{p}: ImageDescription is not quaton-fab JSON metadata") from None
-            grey = _grey_array(im, p)
-    except HeightMapError:
-        raise
-    except FileNotFoundError:
-        raise
-    except _IMAGE_ERRORS as exc:
-        raise HeightMapError(f"{p}: not a readable TIFF height map ({type(exc).__name__}: {exc})") from None
-    return _heights(grey, meta, p)
+    return _read_height_image(path, "TIFF", _tiff_meta)
