@@ -28,9 +28,10 @@ RESULTS = Path(__file__).parent / "results" / "fidelity_tradeoff.json"
 
 #: name → overrides of the quickstart preset
 ROWS = {
-    "thin_s1": {"model": "thin", "oversample": 1, "allow_undersampling": True},
-    "thin_s2": {"model": "thin"},
-    "relief_level_slices_20k": {"max_slice_m": None, "train_samples": 20000},
+    "thin_s1": {"model": "thin", "oversample": 1, "allow_undersampling": True, "lr": 0.05},
+    "thin_s2": {"model": "thin", "lr": 0.05},
+    "relief_level_slices_20k": {"max_slice_m": None, "train_samples": 20000, "lr": 0.05},
+    "relief_180nm_lr005": {"lr": 0.05},
     "relief_180nm_default": {},
 }
 
