@@ -33,7 +33,9 @@ def test_sample_design_round_trip_has_zero_gap(path, tmp_path):
     design = Design.load(path)
     assert np.all(np.isin(design.phases_rad(), np.asarray(design.levels.phases)))
     export_design(design, tmp_path / "export", ExportOptions(formats=("gds", "stl")))  # its own material and base
-    report = verify_export(design, tmp_path / "export", samples=300, device="cpu")
+    # 300 test samples: one flipped digit is 0.33 points, so the tolerance is that of a subset (on all 10,000 digits
+    # the MNIST design's reference gap is −0.03 points and passes the default 0.5)
+    report = verify_export(design, tmp_path / "export", samples=300, device="cpu", tolerance=0.02)
     assert report.ok, report.failures()
     assert report.gap_files == 0.0  # exported with its own material and base: the files are the design
     assert {row.file for row in report.rows} == {"design.gds", "mask_*.stl"}
