@@ -22,7 +22,6 @@ only when the total (files − design) loses no more than the tolerance (0.5 acc
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -39,7 +38,6 @@ from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.fab.sheet_check import VerifyError, check_sheet
-from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.optics.propagation import OpticsError
 from quaton_fab.training.evaluate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 
@@ -290,7 +288,7 @@ def verify_export(
     train_fid = design_fidelity(design)
     try:
         ref = reference_fidelity(design, oversample=oversample, max_slice_m=max_slice_m)
-        DiffractiveNetwork(dataclasses.replace(g, oversample=ref.oversample), relief=ref.relief)
+        ref.relief.free_distances_m(g.distances_m())  # each gap must hold the printed part
     except OpticsError as exc:
         raise VerifyError(f"the design cannot be simulated as a printed object: {exc}") from None
     own = design.relief
