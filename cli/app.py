@@ -663,6 +663,10 @@ def verify(
                   f"within {report.tolerance:.4f} {report.metric_name}.")
 
 
+# Commands that live in their own modules register themselves on `app` when imported.
+from . import sweep_cmds  # noqa: E402,F401
+
+
 def main() -> None:
     """Console-script entry point (typer reports option-syntax errors itself, with exit code 2)."""
     app()

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-__all__ = ["TrainProgress", "eval_progress"]
+__all__ = ["SweepOverview", "TrainProgress", "eval_progress"]
 
 
 def _progress(console: Console) -> Progress:
@@ -69,3 +69,58 @@ def eval_progress(console: Console, description: str) -> tuple[Progress, Any]:
         progress.update(task_id, completed=done, total=total)
 
     return progress, update
+
+
+class SweepOverview:
+    """A live overview of a sweep: cells done / running / failed, ETA, and each running cell's epoch and step."""
+
+    def __init__(self, console: Console, total: int):
+        from rich.live import Live
+
+        self.console = console
+        self.total = total
+        self.live = Live(console=console, refresh_per_second=2, transient=False)
+
+    def __enter__(self) -> "SweepOverview":
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.stop()
+
+    def __call__(self, progress: Any) -> None:
+        self.live.update(self.render(progress))
+
+    @staticmethod
+    def render(progress: Any) -> Any:
+        """A rich renderable of a :class:`~quaton_fab.sweep.runner.SweepProgress` snapshot."""
+        import time
+
+        from rich.console import Group
+        from rich.markup import escape
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+
+        done, failed = progress.count("done"), progress.count("failed") + progress.count("interrupted")
+        running, pending = progress.count("running"), progress.count("pending")
+        eta = progress.eta_s()
+        eta_text = "estimating…" if eta is None else time.strftime("%H:%M:%S", time.gmtime(eta))
+        head = Table.grid(padding=(0, 2))
+        head.add_row(
+            ProgressBar(total=max(progress.total, 1), completed=done + failed, width=40),
+            f"[green]{done} done[/]  [yellow]{running} running[/]  [red]{failed} failed[/]  {pending} pending"
+            f"  of {progress.total}",
+            f"ETA {eta_text}  ({progress.workers} workers)",
+        )
+        table = Table(show_header=True, header_style="bold", box=None)
+        for col in ("running cell", "stage", "epoch", "step", "elapsed"):
+            table.add_column(col)
+        for st in progress.running():
+            live = progress.live_status(st) or {}
+            table.add_row(
+                escape(st.cell.key), escape(str(live.get("phase", "starting"))),
+                f"{live.get('epoch', '–')}/{live.get('epochs', '–')}",
+                f"{live.get('step', '–')}/{live.get('steps', '–')}",
+                f"{time.time() - st.started:.0f} s" if st.started else "",
+            )
+        return Group(head, table) if progress.running() else head

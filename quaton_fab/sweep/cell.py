@@ -1,0 +1,222 @@
+"""Run one cell of a sweep: train (or resume) an ordinary run directory, then evaluate it.
+
+One idea: a cell's life on a worker. :func:`run_cell` is a plain function of picklable arguments, so the local
+process pool and Ray call the very same code. A cell folder ends with ``cell.json`` (schema
+``quaton-fab/sweep-cell``, version 1): the cell, the fingerprint of its configuration, its metrics at each
+fidelity and timings. A folder whose ``cell.json`` says ``done`` is never run again; a folder with a checkpoint
+is resumed; a folder with neither is started afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from quaton_fab.errors import QuatonFabError
+from quaton_fab.sweep.spec import Cell
+
+logger = logging.getLogger(__name__)
+
+CELL_FILE = "cell.json"
+STATUS_FILE = "status.json"
+CELL_SCHEMA = "quaton-fab/sweep-cell"
+CELL_VERSION = 1
+
+
+class CellError(QuatonFabError):
+    """A cell folder that belongs to another configuration, or a cell that cannot run."""
+
+
+def _atomic_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_cell_record(run_dir: str | Path) -> dict[str, Any] | None:
+    """The ``cell.json`` of a cell folder, or None when there is none (or it is unreadable)."""
+    path = Path(run_dir) / CELL_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("schema") == CELL_SCHEMA else None
+
+
+def read_status(run_dir: str | Path) -> dict[str, Any] | None:
+    """The live ``status.json`` a running cell writes (epoch, step, elapsed), or None."""
+    try:
+        return json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class _StatusWriter:
+    """Trainer callbacks that keep ``status.json`` up to date (at most every ``every_s`` seconds)."""
+
+    def __init__(self, run_dir: Path, every_s: float = 2.0):
+        self.path = run_dir / STATUS_FILE
+        self.every_s = every_s
+        self.t0 = time.monotonic()
+        self.last = 0.0
+        self.state: dict[str, Any] = {"phase": "training", "epoch": 0, "epochs": 0, "step": 0, "steps": 0}
+
+    def _write(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if force or now - self.last >= self.every_s:
+            self.last = now
+            self.state["elapsed_s"] = round(now - self.t0, 1)
+            try:
+                _atomic_json(self.path, self.state)
+            except OSError:  # status is a courtesy; never fail a run over it
+                pass
+
+    def on_epoch_start(self, epoch: int, epochs: int, steps: int, first_step: int) -> None:
+        self.state.update(epoch=epoch + 1, epochs=epochs, steps=steps, step=first_step, phase="training")
+        self._write(force=True)
+
+    def on_step(self, epoch: int, step: int, loss: float, status: dict[str, float]) -> None:
+        self.state.update(step=step + 1, loss=loss)
+        self._write()
+
+    def on_eval(self, name: str, done: int, total: int) -> None:
+        self.state.update(phase=f"evaluating ({name})")
+        self._write()
+
+    def on_epoch_end(self, epoch: int, record: dict[str, Any]) -> None:
+        self._write(force=True)
+
+    def evaluating(self, label: str) -> None:
+        self.state.update(phase=f"evaluating ({label})")
+        self._write(force=True)
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def run_cell(
+    cell_data: dict[str, Any],
+    sweep_dir: str,
+    *,
+    evaluate: tuple[str, ...] = ("reference",),
+    eval_samples: int | None = None,
+    figures: bool = False,
+    threads: int | None = 1,
+) -> dict[str, Any]:
+    """Train and evaluate one cell in ``<sweep_dir>/<grid>/<name>``; return its ``cell.json`` record.
+
+    Args:
+        cell_data: ``Cell.to_dict()`` of the cell.
+        sweep_dir: the sweep folder.
+        evaluate: extra fidelities to simulate the finished design at (``reference``: the printed object;
+            ``design``: its own training model, recomputed on ``eval_samples``).
+        eval_samples: test samples for those evaluations (None: the configuration's test split).
+        figures: also write the run's figures.
+        threads: PyTorch CPU threads for this cell (None: leave PyTorch's default).
+
+    Returns:
+        The record, with ``status`` ``done``, ``interrupted`` (a checkpoint was saved; run again to resume)
+        or ``failed`` (``error`` holds one line).
+    """
+    import torch
+
+    from quaton_fab.design import Design
+    from quaton_fab.training import Trainer, TrainingInterrupted, simulate_design
+    from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
+    from quaton_fab.training.run import save_run
+
+    cell = Cell(grid=cell_data["grid"], params=dict(cell_data["params"]), overrides=dict(cell_data["overrides"]),
+                preset=cell_data["preset"])
+    run_dir = Path(sweep_dir) / cell.grid / cell.name
+    t_start = time.time()
+    record: dict[str, Any] = {
+        "schema": CELL_SCHEMA, "version": CELL_VERSION, "cell": cell.to_dict(), "key": cell.key,
+        "host": socket.gethostname(), "pid": os.getpid(), "threads": threads,
+    }
+    try:
+        fingerprint = cell.fingerprint()
+        record["fingerprint"] = fingerprint
+        previous = read_cell_record(run_dir)
+        if previous is not None and previous.get("fingerprint") != fingerprint:
+            raise CellError(
+                f"{run_dir} holds a run of another configuration (fingerprint {previous.get('fingerprint')} ≠ "
+                f"{fingerprint}); use a new sweep folder or remove that cell"
+            )
+        if previous is not None and previous.get("status") == "done":
+            return previous | {"skipped": True}
+        if threads:
+            torch.set_num_threads(int(threads))
+        config = cell.config()
+        trainer = Trainer(config, run_dir)
+        status = _StatusWriter(run_dir)
+        trainer.callbacks = status
+        run_dir.mkdir(parents=True, exist_ok=True)
+        stop_handler = None
+        try:  # Ctrl-C in the terminal reaches local workers too: stop cleanly with a checkpoint
+            stop_handler = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
+        except ValueError:  # not the main thread (e.g. some Ray workers): no handler
+            pass
+        design = None
+        try:
+            checkpoint = trainer.checkpoint_path
+            state = trainer.load_checkpoint() if checkpoint.is_file() else None
+            if state is not None and state.get("complete") and (run_dir / "design.json").is_file():
+                design = Design.load(run_dir)
+            else:
+                if state is None and any(p.name not in (STATUS_FILE,) for p in run_dir.iterdir()):
+                    # started but never reached a checkpoint: start afresh
+                    for p in run_dir.iterdir():
+                        shutil.rmtree(p) if p.is_dir() else p.unlink()
+                resume = state is not None
+                record["resumed"] = resume
+                result = trainer.fit(resume=resume)
+                design = result.design
+                save_run(trainer, design, run_dir, figures=figures)
+        except TrainingInterrupted as stop:
+            record.update(status="interrupted", error=str(stop), wall_s=round(time.time() - t_start, 2))
+            return record
+        finally:
+            if stop_handler is not None:
+                signal.signal(signal.SIGINT, stop_handler)
+        metrics: dict[str, dict[str, float]] = {"training": _scalars(design.metrics.get("test", {}))}
+        if "test_unquantized" in design.metrics:
+            metrics["training_unquantized"] = _scalars(design.metrics["test_unquantized"])
+        t_eval = time.time()
+        for label in evaluate:
+            status.evaluating(label)
+            fidelity = reference_fidelity(design) if label == "reference" else design_fidelity(design)
+            metrics[label] = _scalars(simulate_design(design, samples=eval_samples, fidelity=fidelity))
+        record.update(
+            status="done",
+            primary=design.metrics.get("primary", "accuracy"),
+            metrics=metrics,
+            fidelity={label: (reference_fidelity(design) if label == "reference" else design_fidelity(design))
+                      .describe(design.geometry) for label in evaluate},
+            train_time_s=design.metrics.get("train_time_s"),
+            eval_time_s=round(time.time() - t_eval, 2),
+            wall_s=round(time.time() - t_start, 2),
+            eval_samples=eval_samples,
+        )
+        _atomic_json(run_dir / CELL_FILE, record)
+        (run_dir / STATUS_FILE).unlink(missing_ok=True)
+        return record
+    except Exception as exc:  # a failed cell must not stop the sweep: record one line and go on
+        line = " ".join(str(exc).split()) or type(exc).__name__
+        if not isinstance(exc, (QuatonFabError, OSError)):
+            logger.exception("cell %s failed", cell.key)
+            line = f"{type(exc).__name__}: {line}"
+        record.update(status="failed", error=line, wall_s=round(time.time() - t_start, 2))
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_json(run_dir / CELL_FILE, record)
+        except OSError:
+            pass
+        return record

@@ -1,0 +1,312 @@
+"""Run a sweep's cells: locally in a process pool (default) or on a Ray cluster; resumable.
+
+One idea: scheduling cells and reporting their state. The sweep folder holds ``sweep.json`` (the spec's text and
+the list of cells) and one ordinary run directory per cell. Running a sweep again skips cells whose
+``cell.json`` says ``done`` and resumes interrupted ones from their checkpoints, so the same command continues
+an interrupted sweep.
+
+At most ``workers`` cells run at once; each cell uses ``threads`` PyTorch CPU threads (default 1: one worker
+per core). With Ray (``ray_address``), cells are Ray tasks of ``threads`` CPUs each; ``"local"`` starts a Ray
+instance on this machine (what the tests use). The sweep folder must be on a file system every Ray node can
+write (cells write their run directories there). The same cell function runs either way, so the cells and
+their results are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+from quaton_fab.errors import QuatonFabError
+from quaton_fab.sweep.cell import read_cell_record, read_status, run_cell
+from quaton_fab.sweep.spec import Cell, SweepSpec
+
+logger = logging.getLogger(__name__)
+
+SWEEP_FILE = "sweep.json"
+SWEEP_SCHEMA = "quaton-fab/sweep"
+SWEEP_VERSION = 1
+
+STATES = ("pending", "running", "done", "failed", "interrupted")
+
+
+class SweepError(QuatonFabError):
+    """A sweep that cannot run (bad folder, bad worker count, Ray missing or unreachable)."""
+
+
+@dataclass
+class CellState:
+    """Where one cell stands during a sweep."""
+
+    cell: Cell
+    state: str = "pending"
+    started: float | None = None
+    finished: float | None = None
+    record: dict[str, Any] | None = None
+    skipped: bool = False
+
+    @property
+    def error(self) -> str | None:
+        return None if self.record is None else self.record.get("error")
+
+
+@dataclass
+class SweepProgress:
+    """A snapshot of a sweep for a live overview (counts, running cells, ETA)."""
+
+    states: list[CellState]
+    workers: int
+    sweep_dir: Path
+    started: float = field(default_factory=time.time)
+
+    def count(self, state: str) -> int:
+        return sum(1 for s in self.states if s.state == state)
+
+    @property
+    def total(self) -> int:
+        return len(self.states)
+
+    def running(self) -> list[CellState]:
+        return [s for s in self.states if s.state == "running"]
+
+    def live_status(self, state: CellState) -> dict[str, Any] | None:
+        """The running cell's ``status.json`` (epoch/step) if it has written one."""
+        return read_status(self.sweep_dir / state.cell.grid / state.cell.name)
+
+    def eta_s(self) -> float | None:
+        """Seconds left: mean wall time of the cells run in this session × cells left / workers (None if unknown)."""
+        times = [s.finished - s.started for s in self.states
+                 if s.state == "done" and not s.skipped and s.started and s.finished]
+        left = self.count("pending") + self.count("running")
+        if not left:
+            return 0.0
+        if not times:
+            return None
+        per = sum(times) / len(times)
+        running_elapsed = sum(min(time.time() - s.started, per) for s in self.running() if s.started)
+        return max(0.0, (left * per - running_elapsed) / max(1, self.workers))
+
+
+def resolve_workers(workers: int | str | None, threads: int) -> int:
+    """Worker count: ``auto``/None → one per ``threads`` CPU cores available to this process."""
+    if workers in (None, "auto"):
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, cores // max(1, threads))
+    try:
+        n = int(workers)
+    except (TypeError, ValueError):
+        raise SweepError(f"workers must be a positive integer or auto, got {workers!r}") from None
+    if n < 1:
+        raise SweepError(f"workers must be a positive integer or auto, got {workers!r}")
+    return n
+
+
+def prepare_sweep_dir(spec: SweepSpec, sweep_dir: str | Path) -> Path:
+    """Create the sweep folder and write ``sweep.json`` (spec text + cells); refuse a folder of another kind."""
+    out = Path(sweep_dir)
+    if out.exists() and not out.is_dir():
+        raise SweepError(f"sweep folder {str(out)!r} exists and is not a directory")
+    meta = out / SWEEP_FILE
+    if out.is_dir() and any(out.iterdir()) and not meta.is_file():
+        raise SweepError(f"{str(out)!r} is not empty and holds no {SWEEP_FILE}; use a new sweep folder")
+    out.mkdir(parents=True, exist_ok=True)
+    data = {
+        "schema": SWEEP_SCHEMA,
+        "version": SWEEP_VERSION,
+        "name": spec.name,
+        "spec_text": spec.source_text,
+        "evaluate": list(spec.evaluate),
+        "eval_samples": spec.eval_samples,
+        "cells": [c.to_dict() for c in spec.cells],
+    }
+    tmp = out / f".{SWEEP_FILE}.tmp"
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, meta)
+    return out
+
+
+def initial_states(spec: SweepSpec, sweep_dir: Path) -> list[CellState]:
+    """One state per cell: ``done`` where the folder already holds a finished cell of the same configuration."""
+    states = []
+    for cell in spec.cells:
+        record = read_cell_record(sweep_dir / cell.grid / cell.name)
+        st = CellState(cell)
+        if record is not None and record.get("status") == "done" and record.get("fingerprint") == cell.fingerprint():
+            st.state, st.record, st.skipped = "done", record, True
+        states.append(st)
+    return states
+
+
+class _LocalPool:
+    """Cells in a process pool (spawned workers, so each starts clean)."""
+
+    def __init__(self, workers: int):
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+
+    def submit(self, fn: Callable[..., dict], *args: Any, **kwargs: Any) -> Future:
+        return self.pool.submit(fn, *args, **kwargs)
+
+    def wait(self, pending: set[Any], timeout: float) -> tuple[set[Any], set[Any]]:
+        done, rest = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        return set(done), set(rest)
+
+    @staticmethod
+    def result(handle: Future) -> dict[str, Any]:
+        return handle.result()
+
+    def close(self, cancel: bool = False) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=cancel)
+
+
+class _RayPool:
+    """Cells as Ray tasks of ``threads`` CPUs each (``address`` "local": a Ray instance on this machine)."""
+
+    def __init__(self, address: str, threads: int, local_cpus: int):
+        try:
+            import ray
+        except ImportError:
+            raise SweepError("--ray needs Ray: pip install 'quaton-fab[ray]'") from None
+        self.ray = ray
+        self.owns = not ray.is_initialized()
+        if self.owns:
+            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                                      "configure_logging": False}
+            try:
+                if address == "local":
+                    ray.init(num_cpus=local_cpus, **kwargs)
+                else:
+                    ray.init(address=address, **kwargs)
+            except Exception as exc:  # ConnectionError and Ray's own errors: one line for the user
+                raise SweepError(f"cannot connect to Ray at {address!r}: {' '.join(str(exc).split())}") from None
+        self.remote = ray.remote(num_cpus=threads, max_retries=0)(run_cell)
+
+    def cluster_cpus(self) -> int:
+        return int(self.ray.cluster_resources().get("CPU", 1))
+
+    def submit(self, fn: Callable[..., dict], *args: Any, **kwargs: Any) -> Any:
+        return self.remote.remote(*args, **kwargs)
+
+    def wait(self, pending: set[Any], timeout: float) -> tuple[set[Any], set[Any]]:
+        done, rest = self.ray.wait(list(pending), num_returns=1, timeout=timeout)
+        return set(done), set(rest)
+
+    def result(self, handle: Any) -> dict[str, Any]:
+        return self.ray.get(handle)
+
+    def close(self, cancel: bool = False) -> None:
+        if self.owns:
+            self.ray.shutdown()
+
+
+def run_sweep(
+    spec: SweepSpec,
+    sweep_dir: str | Path,
+    *,
+    workers: int | str | None = "auto",
+    threads: int = 1,
+    ray_address: str | None = None,
+    on_update: Callable[[SweepProgress], None] | None = None,
+    poll_s: float = 1.0,
+) -> SweepProgress:
+    """Run every cell of ``spec`` not yet done; return the final progress snapshot.
+
+    Args:
+        spec: the parsed spec (see :mod:`quaton_fab.sweep.spec`).
+        sweep_dir: the sweep folder (created; reused to resume).
+        workers: cells at once (``auto``: cores // threads locally, cluster CPUs // threads with Ray).
+        threads: PyTorch threads per cell (and Ray CPUs per task).
+        ray_address: None to run locally; a Ray address (``auto``, ``ray://host:10001``) or ``local``.
+        on_update: called with a :class:`SweepProgress` at least every ``poll_s`` seconds.
+
+    KeyboardInterrupt is re-raised after running cells saved their checkpoints (local pool) or were cancelled
+    (Ray); the next run resumes them.
+    """
+    if threads < 1:
+        raise SweepError(f"threads must be a positive integer, got {threads!r}")
+    out = prepare_sweep_dir(spec, sweep_dir)
+    states = initial_states(spec, out)
+    if ray_address is None:
+        n_workers = resolve_workers(workers, threads)
+        pool: _LocalPool | _RayPool = _LocalPool(n_workers)
+    else:
+        local_cpus = resolve_workers("auto", 1)
+        pool = _RayPool(ray_address, threads, local_cpus)
+        n_workers = (max(1, pool.cluster_cpus() // threads) if workers in (None, "auto")
+                     else resolve_workers(workers, threads))
+    progress = SweepProgress(states, n_workers, out)
+    queue: Iterator[CellState] = iter([s for s in states if s.state != "done"])
+    handles: dict[Any, CellState] = {}
+    kwargs = dict(evaluate=spec.evaluate, eval_samples=spec.eval_samples, figures=spec.figures, threads=threads)
+
+    def fill() -> None:
+        while len(handles) < n_workers:
+            st = next(queue, None)
+            if st is None:
+                return
+            st.state, st.started = "running", time.time()
+            handles[pool.submit(run_cell, st.cell.to_dict(), str(out), **kwargs)] = st
+
+    interrupted = False
+    try:
+        fill()
+        while handles:
+            if on_update:
+                on_update(progress)
+            done, _ = pool.wait(set(handles), timeout=poll_s)
+            for h in done:
+                st = handles.pop(h)
+                st.finished = time.time()
+                try:
+                    record = pool.result(h)
+                except Exception as exc:  # a worker that died (killed, out of memory): the cell resumes next time
+                    record = {"status": "failed", "error": f"worker lost: {' '.join(str(exc).split())[:200]}"}
+                st.record = record
+                st.state = record.get("status", "failed")
+                st.skipped = bool(record.get("skipped"))
+                if st.state not in STATES:
+                    st.state = "failed"
+            if not interrupted:
+                fill()
+    except KeyboardInterrupt:
+        interrupted = True
+        # Local workers got the same SIGINT and stop at the next step with a checkpoint; wait for them.
+        pool.close(cancel=True)
+        for st in handles.values():
+            st.state = "interrupted"
+        if on_update:
+            on_update(progress)
+        raise
+    finally:
+        if not interrupted:
+            pool.close()
+        for st in states:
+            if st.state == "running":
+                st.state = "interrupted"
+    if on_update:
+        on_update(progress)
+    return progress
+
+
+def load_records(sweep_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """``sweep.json`` and the ``cell.json`` records of a sweep folder (finished or failed cells only)."""
+    out = Path(sweep_dir)
+    try:
+        meta = json.loads((out / SWEEP_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SweepError(f"{str(out)!r} is not a sweep folder (no {SWEEP_FILE})") from None
+    except ValueError as exc:
+        raise SweepError(f"{str(out / SWEEP_FILE)!r} is not valid JSON: {exc}") from None
+    records = []
+    for cell in meta.get("cells", []):
+        rec = read_cell_record(out / cell["grid"] / cell["name"])
+        if rec is not None:
+            records.append(rec)
+    return meta, records

@@ -1,0 +1,31 @@
+"""Finishing a run directory: save the design, its metrics and (optionally) its figures, then mark it complete.
+
+One idea: the order that makes a run directory trustworthy. The checkpoint is marked complete only after the
+design files are written, so a failed save leaves a run that ``--resume`` turns into the same design again.
+Used by ``quaton-fab train`` and by every sweep cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from quaton_fab.design import Design
+from quaton_fab.training.report import remove_stale_figures, write_figures, write_metrics
+from quaton_fab.training.trainer import Trainer
+
+
+def save_run(trainer: Trainer, design: Design, run_dir: str | Path, *, figures: bool = True) -> list[Path]:
+    """Write ``design.json``/``masks.npz``/``metrics.json`` into ``run_dir``, mark the run complete, then figures.
+
+    Returns:
+        The figure files written (empty without ``figures``).
+    """
+    run_dir = Path(run_dir)
+    design.save(run_dir)
+    write_metrics(design, run_dir)
+    trainer.mark_complete()
+    if not figures:
+        return []
+    written = write_figures(design, run_dir / "figures")
+    remove_stale_figures(run_dir / "figures", written)
+    return written
