@@ -151,8 +151,9 @@ def pivot_table(grid: dict[str, Any], fidelity: str) -> list[str] | None:
     if set(grid["group_by"]) - {"method", "levels"} or "method" not in grid["group_by"]:
         return None
     primary = grid["primary"]
-    levels = sorted({r["params"].get("levels") for r in grid["rows"]}, key=lambda x: (x is None, x))
-    methods = sorted({r["params"]["method"] for r in grid["rows"]}, key=_method_key)
+    rows = [r for r in grid["rows"] if r["params"]["method"] != "fp"]  # FP is not printable: reported apart
+    levels = sorted({r["params"].get("levels") for r in rows}, key=lambda x: (x is None, x))
+    methods = sorted({r["params"]["method"] for r in rows}, key=_method_key)
     cells = {(r["params"]["method"], r["params"].get("levels")): r for r in grid["rows"]}
     header = ["method"] + [f"{lv} levels" if lv is not None else "–" for lv in levels]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -197,16 +198,20 @@ def write_figures(summary: dict[str, Any], fig_dir: Path, fidelity: str = "refer
         scale = 100.0 if grid["primary"] == "accuracy" else 1.0
         fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=120)
         for m in sorted({r["params"]["method"] for r in rows}, key=_method_key):
+            if m == "fp":  # not printable: its unquantized training-model metric as a reference line
+                fp = [r["metrics"]["training_unquantized"] for r in rows
+                      if r["params"]["method"] == "fp" and "training_unquantized" in r["metrics"]]
+                if fp:
+                    ax.axhline(fp[0]["mean"] * scale, ls="--", lw=1, color="0.4",
+                               label="FP, unquantized (training model)")
+                continue
             pts = sorted((r["params"]["levels"], r["metrics"][fidelity]) for r in rows if r["params"]["method"] == m)
             x = [p[0] for p in pts]
             y = [p[1]["mean"] * scale for p in pts]
             e = [(p[1]["std"] or 0.0) * scale for p in pts]
-            if len(x) == 1:
-                ax.axhline(y[0], ls="--", lw=1, label=f"{m.upper()} ({x[0]} levels)", color="0.4")
-            else:
-                ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=m.upper())
+            ax.errorbar(x, y, yerr=e, marker="o", capsize=3, label=m.upper())
         ax.set_xscale("log", base=2)
-        levels = sorted({r["params"]["levels"] for r in rows})
+        levels = sorted({r["params"]["levels"] for r in rows if r["params"]["method"] != "fp"})
         ax.set_xticks(levels, [str(lv) for lv in levels])
         ax.set_xlabel("phase levels n")
         ax.set_ylabel(_unit(grid["primary"]) + f" — {FIDELITY_NAMES[fidelity]}")
@@ -264,9 +269,10 @@ def render_markdown(
             fp = [r for r in grid["rows"] if r["params"].get("method") == "fp"
                   and "training_unquantized" in r["metrics"]]
             if fp:
-                lines += ["FP before quantization (not printable): " + "; ".join(
-                    f"{r['params'].get('levels', '')} levels: {_fmt(r['metrics']['training_unquantized'], primary)}"
-                    for r in fp) + ".", ""]
+                lines += ["FP (full precision, not printable; trained through a continuous relief), in its "
+                          "training model before quantization: " + "; ".join(
+                              _fmt(r["metrics"]["training_unquantized"], primary) for r in fp) + ". PQ is FP "
+                          "training snapped to n levels.", ""]
             rank = ranking(grid)
             if rank:
                 lines += ["Method ranking at the printed-object fidelity (mean rank over level counts, FP "
