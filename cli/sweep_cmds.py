@@ -51,6 +51,7 @@ def sweep(
                                  on_update=overview)
         console.line()
     except KeyboardInterrupt:
+        console.line()
         err_console.print("[yellow]interrupted: running cells saved checkpoints.[/] Continue with: "
                           f"[bold]quaton-fab sweep {q(spec)} --out {q(sweep_dir)}[/]")
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -30,6 +30,17 @@ CELL_SCHEMA = "quaton-fab/sweep-cell"
 CELL_VERSION = 1
 
 
+#: Set when this worker process received Ctrl-C (SIGINT) — also while it was starting or idle, when no
+#: trainer was there to stop yet; a cell then stops at its next step (or does not start).
+_interrupted = False
+
+
+def note_sigint(signum: int = signal.SIGINT, frame: Any = None) -> None:
+    """SIGINT handler of a sweep worker: remember the request (see ``_interrupted``)."""
+    global _interrupted
+    _interrupted = True
+
+
 class CellError(QuatonFabError):
     """A cell folder that belongs to another configuration, or a cell that cannot run."""
 
@@ -160,10 +171,16 @@ def run_cell(
         trainer.callbacks = status
         run_dir.mkdir(parents=True, exist_ok=True)
         stop_handler = None
+        def on_sigint(signum: int, frame: Any) -> None:
+            note_sigint()
+            trainer.request_stop()
+
         try:  # Ctrl-C in the terminal reaches local workers too: stop cleanly with a checkpoint
-            stop_handler = signal.signal(signal.SIGINT, lambda *_: trainer.request_stop())
+            stop_handler = signal.signal(signal.SIGINT, on_sigint)
         except ValueError:  # not the main thread (e.g. some Ray workers): no handler
             pass
+        if _interrupted:
+            trainer.request_stop()
         design = None
         try:
             checkpoint = trainer.checkpoint_path

@@ -84,6 +84,9 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         done += 1
         params = {k: v for k, v in rec["cell"]["params"].items() if k != "seed"}
+        fixed_levels = rec["cell"].get("overrides", {}).get("levels")
+        if "method" in params and "levels" not in params and fixed_levels is not None:
+            params["levels"] = fixed_levels  # a grid at one level count still tabulates as method × levels
         grids[rec["cell"]["grid"]][json.dumps(params, sort_keys=False, default=str)].append(rec)
     out: dict[str, Any] = {"grids": {}, "failed": failed, "done": done}
     for label, groups in grids.items():
@@ -196,6 +199,11 @@ def write_figures(summary: dict[str, Any], fig_dir: Path, fidelity: str = "refer
         if not rows or set(grid["group_by"]) - {"method", "levels"}:
             continue
         scale = 100.0 if grid["primary"] == "accuracy" else 1.0
+        if len({r["params"]["levels"] for r in rows if r["params"]["method"] != "fp"}) < 2:
+            rank = ranking(grid, fidelity)
+            if rank:
+                written[label] = [_ranking_figure(plt, label, rank, fidelity, fig_dir)]
+            continue
         fig, ax = plt.subplots(figsize=(6.0, 4.0), dpi=120)
         for m in sorted({r["params"]["method"] for r in rows}, key=_method_key):
             if m == "fp":  # not printable: its unquantized training-model metric as a reference line
@@ -225,17 +233,22 @@ def write_figures(summary: dict[str, Any], fig_dir: Path, fidelity: str = "refer
         paths.append(p)
         rank = ranking(grid, fidelity)
         if rank:
-            fig, ax = plt.subplots(figsize=(5.0, 3.2), dpi=120)
-            ax.barh([m.upper() for m, _, _ in rank][::-1], [r for _, r, _ in rank][::-1], color="tab:blue")
-            ax.set_xlabel("mean rank over level counts (1 = best)")
-            ax.set_title(f"{label}: method ranking ({FIDELITY_NAMES[fidelity]})")
-            fig.tight_layout()
-            p = fig_dir / f"{label}_ranking.png"
-            fig.savefig(p)
-            plt.close(fig)
-            paths.append(p)
+            paths.append(_ranking_figure(plt, label, rank, fidelity, fig_dir))
         written[label] = paths
     return written
+
+
+def _ranking_figure(plt: Any, label: str, rank: list[tuple[str, float, int]], fidelity: str, fig_dir: Path) -> Path:
+    """Bar chart of the methods' mean rank (1 = best); returns the PNG path."""
+    fig, ax = plt.subplots(figsize=(5.0, 3.2), dpi=120)
+    ax.barh([m.upper() for m, _, _ in rank][::-1], [r for _, r, _ in rank][::-1], color="tab:blue")
+    ax.set_xlabel("mean rank over level counts (1 = best)")
+    ax.set_title(f"{label}: method ranking ({FIDELITY_NAMES[fidelity]})", fontsize=9)
+    fig.tight_layout()
+    p = fig_dir / f"{label}_ranking.png"
+    fig.savefig(p)
+    plt.close(fig)
+    return p
 
 
 def render_markdown(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from quaton_fab.errors import QuatonFabError
-from quaton_fab.sweep.cell import read_cell_record, read_status, run_cell
+from quaton_fab.sweep.cell import note_sigint, read_cell_record, read_status, run_cell
 from quaton_fab.sweep.spec import Cell, SweepSpec
 
 logger = logging.getLogger(__name__)
@@ -145,11 +146,17 @@ def initial_states(spec: SweepSpec, sweep_dir: Path) -> list[CellState]:
     return states
 
 
+def _worker_init() -> None:
+    """Worker initializer: Ctrl-C is remembered, not raised (a training cell then stops with a checkpoint)."""
+    signal.signal(signal.SIGINT, note_sigint)
+
+
 class _LocalPool:
     """Cells in a process pool (spawned workers, so each starts clean)."""
 
     def __init__(self, workers: int):
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                        initializer=_worker_init)
 
     def submit(self, fn: Callable[..., dict], *args: Any, **kwargs: Any) -> Future:
         return self.pool.submit(fn, *args, **kwargs)
@@ -279,8 +286,13 @@ def run_sweep(
         interrupted = True
         # Local workers got the same SIGINT and stop at the next step with a checkpoint; wait for them.
         pool.close(cancel=True)
-        for st in handles.values():
-            st.state = "interrupted"
+        for h, st in handles.items():
+            st.finished = time.time()
+            try:
+                st.record = pool.result(h) if ray_address is None else None
+            except Exception:  # cancelled or lost: the cell resumes next time
+                st.record = None
+            st.state = (st.record or {}).get("status", "interrupted")
         if on_update:
             on_update(progress)
         raise
