@@ -44,6 +44,7 @@ from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, level_table
 from quaton_fab.fab.materials import get_material, parse_medium
+from quaton_fab.fab.printer import SLICING_CONVENTION, PrinterProfile, get_profile, grid_um, on_grid, slice_counts
 from quaton_fab.fab.sheet import JSON_NAME as JSON_SHEET
 from quaton_fab.fab.sheet import MD_NAME as MD_SHEET
 from quaton_fab.fab.sheet import build_fab_sheet, write_fab_sheet
@@ -71,8 +72,10 @@ class ExportOptions:
         medium: medium around the masks (name or index); default the design's ``n_medium``.
         base_m: base slab thickness under every pixel (m, > 0; the STL needs it, the height maps do not show it);
             default: the base the design was trained through (relief model), else 2 µm.
-        z_step_m: printer height step (m): heights snapped to multiples of it; default: the design's training
-            z-step if it had one, else exact heights.
+        z_step_m: printer height step (m), the same thing as ``slicing_distance_m`` (kept as its older name).
+        printer: printer profile name (:mod:`quaton_fab.fab.printer`; default ``2pp-63x-ip-dip``): its slicing
+            distance is the z-step every exported top (base included) is put on; ``grayscale`` keeps exact heights.
+        slicing_distance_m, hatching_distance_m: overrides of the profile's slicing / hatching distance (m).
         stack: also write ``stack.stl`` with all masks at the design spacings.
         omit_level0: leave level 0 (the base top) out of GDS/OASIS.
         force: overwrite existing files.
@@ -83,6 +86,9 @@ class ExportOptions:
     medium: str | None = None
     base_m: float | None = None
     z_step_m: float | None = None
+    printer: str | None = None
+    slicing_distance_m: float | None = None
+    hatching_distance_m: float | None = None
     stack: bool = False
     omit_level0: bool = False
     force: bool = False
@@ -92,6 +98,20 @@ class ExportOptions:
         if unknown or not self.formats:
             bad = unknown[0] if unknown else "(none)"
             raise ExportError(f"unknown export format {bad!r}; use {', '.join(FORMATS)}")
+        if (self.z_step_m is not None and self.slicing_distance_m is not None
+                and abs(self.z_step_m - self.slicing_distance_m) > 1e-15):
+            raise ExportError(
+                f"--z-step {self.z_step_m * 1e9:.4g} nm and --slicing-distance {self.slicing_distance_m * 1e9:.4g} nm "
+                "name the same printer step with different values; give one of them"
+            )
+
+
+def export_printer(options: ExportOptions) -> PrinterProfile:
+    """The printer profile of an export: the named (or default) profile with the slicing/hatching overrides."""
+    slicing = options.slicing_distance_m if options.slicing_distance_m is not None else options.z_step_m
+    return get_profile(options.printer).with_overrides(
+        slicing_distance_m=slicing, hatching_distance_m=options.hatching_distance_m
+    )
 
 
 @dataclass
@@ -128,7 +148,15 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
     warnings: list[str] = []
     trained = design.fabrication or {}
     material = get_material(options.material or trained.get("material") or DEFAULT_MATERIAL)
-    z_step_m = options.z_step_m if options.z_step_m is not None else trained.get("z_step_m")
+    printer = export_printer(options)
+    z_step_m = printer.slicing_distance_m  # None: a grayscale printer keeps exact heights
+    trained_step = trained.get("z_step_m")
+    if z_step_m is not None and trained_step is not None and not on_grid(trained_step, z_step_m):
+        warnings.append(
+            f"the design was trained on a {trained_step * 1e9:.4g} nm z-step, which is not a whole number of the "
+            f"printer's {z_step_m * 1e9:.4g} nm slices: its levels move when snapped (retrain with --z-step "
+            f"{z_step_m * 1e9:.4g}nm or a multiple)"
+        )
     if trained.get("material") and get_material(trained["material"]).name != material.name:
         warnings.append(
             f"the design was trained on the printable levels of {trained['material']}; exporting it in "
@@ -150,6 +178,20 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
                 "in; retrain in that medium (or leave --medium out)"
             )
     base_m = export_base_m(design, options)
+    if z_step_m is not None:
+        base_slices = int(slice_counts(base_m, z_step_m))
+        if base_slices < 1:
+            raise ExportError(
+                f"base {base_m * 1e9:.4g} nm is thinner than half a {z_step_m * 1e9:.4g} nm slice; use a base of at "
+                "least one slice"
+            )
+        if not on_grid(base_m, z_step_m):
+            snapped_base_m = float(grid_um(base_slices, z_step_m)) * 1e-6
+            warnings.append(
+                f"base {base_m * 1e6:.6g} µm is not a whole number of {z_step_m * 1e9:.4g} nm slices; it is printed "
+                f"(and exported) as {base_slices} slices = {snapped_base_m * 1e6:.6g} µm"
+            )
+            base_m = snapped_base_m
     trained_base = trained.get("base_m") if design.relief is not None else None
     if trained_base is not None and abs(base_m - trained_base) > 1e-12:
         warnings.append(
@@ -171,9 +213,12 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
         base_m, z_step_m,
     )
     if z_step_m is not None and table.max_abs_phase_error_rad > 1e-6:
+        worst = int(np.argmax(np.abs(table.phase_error_rad)))
         warnings.append(
-            f"snapping heights to {z_step_m * 1e9:.0f} nm steps changes level phases by up to "
-            f"{table.max_abs_phase_error_rad:.3f} rad; train with --material/--z-step to make them agree"
+            f"snapping heights to the printer's {z_step_m * 1e9:.4g} nm slices changes level phases by up to "
+            f"{table.max_abs_phase_error_rad:.3f} rad (level {worst}: {table.height_m[worst] * 1e6:.4f} µm printed "
+            f"as {table.snapped_height_m[worst] * 1e6:.4f} µm); train with --material/--z-step "
+            f"{z_step_m * 1e9:.4g}nm to make them agree, or export with --printer grayscale"
         )
     return table, warnings
 
@@ -225,13 +270,15 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         raise ExportError(f"cannot write the export into {str(out)!r}: {exc.strerror or exc}") from None
     try:
         os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.is_dir() else 0o777 & ~_umask())
-        written, checks, extra = _write_all(design, table, options, staging)
+        written, checks, extra = _write_all(design, table, options, staging, export_printer(options))
         for fmt in ("gds", "oas"):
             if fmt in extra and not extra[fmt].get("pitch_on_grid", True):
                 warnings.append(
                     f"{fmt}: the pitch {design.geometry.pitch_m * 1e9:.4g} nm is not a whole number of nm; pixel "
                     "edges are rounded to the 1 nm database grid (by at most 0.5 nm)"
                 )
+        warnings.extend(extra.pop("_warnings", []))
+        extra["warnings"] = list(warnings)
         sheet = build_fab_sheet(
             table,
             pitch_m=design.geometry.pitch_m,
@@ -411,16 +458,48 @@ def _previous_export_files(out: Path) -> list[str]:
         return []
 
 
+def snapping_rows(table: LevelTable) -> list[dict[str, Any]]:
+    """Per level: ideal and printed height (µm), slices (None without a grid) and the phase error (rad)."""
+    steps = table.z_steps
+    return [
+        {
+            "k": int(table.k[i]),
+            "ideal_height_um": round(float(table.height_m[i]) * 1e6, 9),
+            "printed_height_um": round(float(table.snapped_height_m[i]) * 1e6, 9),
+            "slices": None if steps is None else int(steps[i]),
+            "phase_error_rad": float(table.phase_error_rad[i]),
+        }
+        for i in range(table.n)
+    ]
+
+
 def _write_all(
-    design: Design, table: LevelTable, options: ExportOptions, folder: Path
+    design: Design, table: LevelTable, options: ExportOptions, folder: Path, printer: PrinterProfile
 ) -> tuple[list[Path], dict[str, bool | str], dict[str, Any]]:
-    """Write the requested files into ``folder``; read each back. Returns files, checks and sheet extras."""
+    """Write the requested files into ``folder``; read each back. Returns files, checks and sheet extras.
+
+    Warnings raised while writing go into ``extra["_warnings"]`` (the caller moves them to the sheet's list).
+    """
     g = design.geometry
     idx = design.level_indices
     heights = np.asarray(table.snapped_height_m)[idx]  # (L, N, N) above the base, metres
+    grid_m = table.z_step_m  # slicing grid every STL z lies on (None: exact heights)
     written: list[Path] = []
     checks: dict[str, bool | str] = {}
     extra: dict[str, Any] = {
+        "_warnings": [],
+        "printer": {
+            **printer.to_dict(),
+            "convention": SLICING_CONVENTION if grid_m is not None else
+            "no slicing grid: heights are exported exactly (grayscale printing or lithography)",
+        },
+        "snapping": {
+            "slicing_distance_um": None if grid_m is None else round(grid_m * 1e6, 9),
+            "base_um": round(table.base_m * 1e6, 9),
+            "base_slices": None if grid_m is None else int(slice_counts(table.base_m, grid_m)),
+            "max_abs_phase_error_rad": table.max_abs_phase_error_rad,
+            "levels": snapping_rows(table),
+        },
         "design": {
             "method": design.method.get("name"),
             "task": design.task.get("kind"),
@@ -456,7 +535,7 @@ def _write_all(
     if "stl" in options.formats:
         for l in range(g.layers):
             path = folder / f"mask_{l + 1}.stl"
-            stats = stl_io.write_stl(path, heights[l], g.pitch_m, table.base_m)
+            stats = stl_io.write_stl(path, heights[l], g.pitch_m, table.base_m, z_grid_m=grid_m)
             back = stl_io.read_stl_heights(path, g.neurons, g.pitch_m, table.base_m)
             error = float(np.max(np.abs(back - heights[l])))
             checks[f"stl mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)

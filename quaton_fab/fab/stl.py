@@ -22,8 +22,10 @@ Diagonal-only contacts: where two raised pixels touch only along a vertical corn
 the two pixels of one diagonal are both higher than the two of the other, e.g. every interior corner
 of a checkerboard), the solid itself is not a manifold, and an STL reader that merges vertices by
 position would see four faces on that edge. The exporter therefore separates the two raised pixels
-at such a corner by moving their corner edge ``offset`` (about 1e-4 pitch, at least 16 float32 ulps)
-into each of them along the diagonal, and closes the gap with a vertical sliver face. The base slab
+at such a corner by moving their corner edge ``offset`` (10 nm, at most 2 % of the pitch) into each of
+them along the diagonal, and closes the gap with a narrow vertical face (2·√2·offset wide). The
+separation is far above the 1 nm at which importers weld vertices (weld-safe: welding at 1 nm leaves
+the mesh closed and manifold) and far below any printer's resolution. The base slab
 keeps the part connected. Heights are untouched; the volume changes by at most
 ``saddles · 2·pitch·offset·Δh``; the offset and the number of saddles are in the returned stats.
 
@@ -49,6 +51,7 @@ from stl import mesh as stl_mesh
 
 from quaton_fab.fileio import atomic_path
 from quaton_fab.fab.errors import FabError
+from quaton_fab.fab.printer import grid_um, on_grid, slice_counts
 from quaton_fab.fab.rectangles import label_rectangles
 from quaton_fab.validate import length_m
 
@@ -69,7 +72,12 @@ DEFAULT_BASE_M = 2e-6
 
 _UM_PER_M = 1e6
 _CHUNK_TRIANGLES = 1 << 20
-_MIN_PILLAR_UM = 5.0  # default stack pillar side: max(5 µm, 10 % of the aperture)
+_MIN_PILLAR_UM = 5.0
+#: Vertex weld tolerance of common importers (µm): meshes must stay manifold when vertices closer are merged.
+WELD_TOLERANCE_UM = 1e-3
+#: Diagonal separation of the raised pixels at a diagonal-only contact (µm), and its smallest accepted value.
+SADDLE_OFFSET_UM = 10e-3
+MIN_SADDLE_OFFSET_UM = 2e-3  # default stack pillar side: max(5 µm, 10 % of the aperture)
 # Quadrants of the four pixels around a lattice corner, and the diagonal direction (dx, dy) into each.
 _NW, _NE, _SW, _SE = 0, 1, 2, 3
 _QUADRANT_DIR = np.array([[-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
@@ -488,13 +496,19 @@ def _saddle_slivers(corners: _Corners) -> np.ndarray:
 
 
 def _saddle_offset_um(xs_um: np.ndarray, ys_um: np.ndarray) -> float:
-    """Separation used at saddle corners: 1e-4 of the smallest cell, at least 16 float32 ulps (µm)."""
+    """Separation used at saddle corners (µm): ``SADDLE_OFFSET_UM`` (10 nm), at most 2 % of the smallest cell.
+
+    Weld-safe: the two raised copies of a saddle corner then differ by 2·offset ≥ 2·``MIN_SADDLE_OFFSET_UM`` in
+    x and in y, so an importer that welds vertices closer than ``WELD_TOLERANCE_UM`` (1 nm) keeps them apart
+    and the mesh stays manifold; 10 nm is far below any printer's lateral resolution (≥ 100 nm).
+    """
     smallest_um = float(min(np.min(np.abs(np.diff(xs_um))), np.min(np.abs(np.diff(ys_um)))))
     largest_um = float(max(np.max(np.abs(xs_um)), np.max(np.abs(ys_um))))
-    offset_um = max(1e-4 * smallest_um, 16.0 * float(np.spacing(np.float32(largest_um))))
-    if offset_um > 1e-2 * smallest_um:
+    offset_um = min(SADDLE_OFFSET_UM, 0.02 * smallest_um)
+    if offset_um < max(MIN_SADDLE_OFFSET_UM, 64.0 * float(np.spacing(np.float32(largest_um)))):
         raise StlError(
-            f"pixel size {smallest_um:.6g} um is too small for coordinates up to {largest_um:.6g} um in float32 STL"
+            f"pixel size {smallest_um:.6g} um is too small to separate diagonal-only contacts by more than the "
+            f"{WELD_TOLERANCE_UM * 1e3:g} nm weld tolerance in float32 STL (coordinates up to {largest_um:.6g} um)"
         )
     return offset_um
 
@@ -561,22 +575,49 @@ def _z_levels(tops_um: np.ndarray, floor_um: float = 0.0) -> tuple[np.ndarray, n
     return zs_um.astype(np.float64), np.searchsorted(zs_um, tops32_um)
 
 
-def height_field_mesh(heights_m: np.ndarray, pitch_m: float, base_m: float = DEFAULT_BASE_M) -> HeightFieldMesh:
+def tops_um(heights_m: np.ndarray, base_m: float, z_grid_m: float | None = None) -> np.ndarray:
+    """Pixel tops above the substrate (µm, float64, shape of ``heights_m``): base + height.
+
+    With a slicing grid ``z_grid_m`` (m) every top must be a whole number k of slices (up to float rounding);
+    it is then computed once from the integer k (:func:`~quaton_fab.fab.printer.grid_um`), so a top of 24
+    slices of 100 nm is 2.4 exactly and its float32 is the float32 nearest to 2.4.
+
+    Raises:
+        StlError: a top that is not on the grid (the heights were not snapped to it).
+    """
+    total_m = float(base_m) + np.asarray(heights_m, dtype=np.float64)
+    if z_grid_m is None:
+        return total_m * _UM_PER_M
+    step_m = length_m(z_grid_m, "z_grid_m", error=StlError)
+    off = ~on_grid(total_m, step_m)
+    if np.any(off):
+        bad = tuple(int(i) for i in np.argwhere(off)[0])
+        raise StlError(
+            f"top {total_m[bad] * 1e6:.6g} um at pixel {bad} is not a whole number of {step_m * 1e9:.4g} nm slices"
+        )
+    return grid_um(slice_counts(total_m, step_m), step_m)
+
+
+def height_field_mesh(
+    heights_m: np.ndarray, pitch_m: float, base_m: float = DEFAULT_BASE_M, z_grid_m: float | None = None
+) -> HeightFieldMesh:
     """Closed, edge-manifold mesh of one mask (see the module docstring for frame and method).
 
     Args:
         heights_m: (N, N) or (R, C) heights above the base slab, metres, >= 0.
         pitch_m: pixel pitch, metres, > 0.
         base_m: base slab thickness, metres, > 0.
+        z_grid_m: slicing grid (m) every top (base + height) lies on, or None for exact heights
+            (see :func:`tops_um`).
 
     Returns:
         HeightFieldMesh in µm with outward winding.
     """
     heights_m = _check_heights(heights_m)
     pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
-    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
+    length_m(base_m, "base_m", error=StlError)
     n_rows, n_cols = heights_m.shape
-    zs_um, levels = _z_levels(base_um + heights_m * _UM_PER_M)
+    zs_um, levels = _z_levels(tops_um(heights_m, base_m, z_grid_m))
     xs_um = np.arange(n_cols + 1) * pitch_um
     ys_um = (n_rows - np.arange(n_rows + 1)) * pitch_um
     return _lattice_mesh(levels, zs_um, xs_um, ys_um)
@@ -622,7 +663,11 @@ def _write_binary_stl(path: str | os.PathLike[str], meshes: Sequence[HeightField
 
 
 def write_stl(
-    path: str | os.PathLike[str], heights_m: np.ndarray, pitch_m: float, base_m: float = DEFAULT_BASE_M
+    path: str | os.PathLike[str],
+    heights_m: np.ndarray,
+    pitch_m: float,
+    base_m: float = DEFAULT_BASE_M,
+    z_grid_m: float | None = None,
 ) -> dict:
     """Write one mask as a watertight binary STL in µm (written to a temporary name, then renamed).
 
@@ -631,13 +676,14 @@ def write_stl(
         heights_m: (N, N) heights above the base, metres.
         pitch_m: pixel pitch, metres.
         base_m: base slab thickness, metres, > 0 (default 2 µm).
+        z_grid_m: slicing grid (m) every top lies on (vertices built from whole slice counts), or None.
 
     Returns:
         Stats: path, watertight (exact edge check, :meth:`HeightFieldMesh.is_watertight`), triangles,
         naive_triangles (12 per pixel), file_bytes, saddle_corners, saddle_offset_um, size_um (x, y, z
         extent), base_um, units.
     """
-    result = height_field_mesh(heights_m, pitch_m, base_m)
+    result = height_field_mesh(heights_m, pitch_m, base_m, z_grid_m)
     n_rows, n_cols = np.asarray(heights_m).shape
     watertight = result.is_watertight()
     if not watertight:
