@@ -40,6 +40,7 @@ import numpy as np
 from quaton_fab.fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
+from quaton_fab.fab import stack as stack_io
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, level_table
@@ -473,6 +474,21 @@ def snapping_rows(table: LevelTable) -> list[dict[str, Any]]:
     ]
 
 
+def stack_plate_pitch_m(spacing_m: float, grid_m: float | None) -> tuple[float, str]:
+    """Plate pitch of the stack (m) and the reason, in words.
+
+    The design's spacing is measured between the planes where consecutive reliefs start (the top of each base);
+    the next plate's base slab lies inside that gap, exactly as the relief model simulates it, so the plates are
+    stacked at the spacing itself (snapped to the slicing grid, if any).
+    """
+    reason = ("plate pitch = the design's spacing: it is measured between the tops of consecutive bases (where "
+              "the reliefs start), and the next plate's base slab lies inside the gap, as in the relief model")
+    if grid_m is None:
+        return float(spacing_m), reason
+    pitch_m = float(grid_um(slice_counts(spacing_m, grid_m), grid_m)) * 1e-6
+    return pitch_m, reason + f"; a whole number of {grid_m * 1e9:.4g} nm slices"
+
+
 def _write_all(
     design: Design, table: LevelTable, options: ExportOptions, folder: Path, printer: PrinterProfile
 ) -> tuple[list[Path], dict[str, bool | str], dict[str, Any]]:
@@ -543,19 +559,35 @@ def _write_all(
             extra.setdefault("stl", []).append(_jsonable(stats))
             written.append(path)
         if options.stack:
-            # The design's spacing is measured between the planes where consecutive reliefs start (the top of
-            # each base); the next plate's base slab lies inside that gap, exactly as simulated by the relief
-            # model. So the plates are stacked at the spacing itself.
-            plate_pitch_m = g.spacing_m
             path = folder / "stack.stl"
-            stats = stl_io.write_stack_stl(path, list(heights), g.pitch_m, table.base_m, plate_pitch_m)
-            checks["stl stack: watertight"] = bool(stats.get("watertight", False))
+            plate_pitch_m, reason = stack_plate_pitch_m(g.spacing_m, grid_m)
+            if grid_m is not None and abs(plate_pitch_m - g.spacing_m) > 1e-12:
+                extra["_warnings"].append(
+                    f"stack: the spacing {g.spacing_m * 1e6:.6g} µm is not a whole number of "
+                    f"{grid_m * 1e9:.4g} nm slices; plates are stacked {plate_pitch_m * 1e6:.6g} µm apart"
+                )
+            stats = stack_io.write_stack_stl(path, list(heights), g.pitch_m, table.base_m, plate_pitch_m,
+                                             z_grid_m=grid_m)
+            back, floors_m = stack_io.read_stack_heights(path, g.layers, g.neurons, g.pitch_m, table.base_m)
+            error = float(np.max(np.abs(back - heights)))
+            spacing_error = float(np.max(np.abs(np.diff(floors_m) - plate_pitch_m))) if g.layers > 1 else 0.0
+            checks["stl stack: one closed manifold body (manifold3d union)"] = bool(
+                stats["watertight"] and stats["bodies"] == 1)
+            checks["stl stack: volume = plates + supports (no overlapping volume)"] = bool(
+                abs(stats["volume_um3"] - stats["expected_volume_um3"]) <= 1e-6 * stats["expected_volume_um3"])
+            checks["stl stack: every plate's relief read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
+            checks["stl stack: plates spaced by the plate pitch within 1 nm"] = bool(spacing_error <= 1e-9)
+            if not stats["aperture_span_ok"]:
+                extra["_warnings"].append(
+                    f"stack: the {g.neurons * g.pitch_m * 1e6:.4g} µm aperture spans more than "
+                    f"{stack_io.SPAN_RATIO:g} × the {table.base_m * 1e6:.4g} µm plate thickness without support; "
+                    "the plates may sag (use a thicker --base)"
+                )
             extra["stack"] = {
                 **_jsonable(stats),
                 "plate_pitch_m": plate_pitch_m,
-                "optics": "plate pitch = spacing, measured between the tops of consecutive bases (where the reliefs "
-                "start); the next plate's base slab lies in the gap, as in the relief model; d_in and d_out are not "
-                "part of the part",
+                "pitch_reason": reason,
+                "optics": "d_in and d_out are not part of the part",
             }
             written.append(path)
     for fmt, ext, write, read in (

@@ -62,7 +62,7 @@ __all__ = [
     "height_field_mesh",
     "write_stl",
     "read_stl_heights",
-    "write_stack_stl",
+    "tops_um",
 ]
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,6 @@ DEFAULT_BASE_M = 2e-6
 
 _UM_PER_M = 1e6
 _CHUNK_TRIANGLES = 1 << 20
-_MIN_PILLAR_UM = 5.0
 #: Vertex weld tolerance of common importers (µm): meshes must stay manifold when vertices closer are merged.
 WELD_TOLERANCE_UM = 1e-3
 #: Diagonal separation of the raised pixels at a diagonal-only contact (µm), and its smallest accepted value.
@@ -789,111 +788,3 @@ def read_stl_heights(
         bad = int(pixel[starts[np.argmax(high_um - low_um)]])
         raise StlError(f"STL {str(path)!r} has two different tops over pixel (row {bad // n}, col {bad % n})")
     return (low_um.reshape(n, n) - base_um) / _UM_PER_M
-
-
-# ---------------------------------------------------------------------------------------------- stack
-
-
-def _stack_edges_um(count: int, pitch_um: float, frame_um: float, pillar_um: float) -> np.ndarray:
-    """Cell edges (µm, increasing) of a plate: frame (gap, pillar, gap), ``count`` pixels, frame mirrored."""
-    inset_um = (frame_um - pillar_um) / 2.0
-    before_um = np.array([-frame_um, -frame_um + inset_um, -inset_um])
-    after_um = count * pitch_um + np.array([inset_um, frame_um - inset_um, frame_um])
-    return np.concatenate([before_um, np.arange(count + 1) * pitch_um, after_um])
-
-
-def write_stack_stl(
-    path: str | os.PathLike[str],
-    heights_m: Sequence[np.ndarray],
-    pitch_m: float,
-    base_m: float = DEFAULT_BASE_M,
-    spacing_m: float | None = None,
-    *,
-    pillar_m: float | None = None,
-    frame_m: float | None = None,
-) -> dict:
-    """Write a printable assembly of all masks as one multi-body binary STL (µm, z up).
-
-    Layout: mask l (0-based) is a plate whose slab spans z = l·spacing .. l·spacing + base, with the
-    relief on top, so consecutive relief planes are ``spacing`` apart; mask 1 is at the bottom (light
-    travels +z). Each plate is widened by a frame of width ``frame_m`` (default 2 x pillar) around the
-    optical aperture (frame top = slab top); x = 0, y = 0 stays the aperture's lower-left corner.
-    Four square pillars of side ``pillar_m`` (default max(5 µm, aperture/10)) stand on the frame corners of
-    every plate but the last, and reach ``base/2`` into the slab of the plate above, so the bodies
-    overlap (slicers print their union). The four sides between pillars stay open for developer drainage.
-
-    Bodies: one per plate (the plate with its pillars is one height field, hence watertight on its
-    own). The file as a whole is a set of L closed bodies that overlap only at the pillar joints.
-
-    Returns:
-        Stats: path, watertight (every body passes the exact edge check), bodies, triangles,
-        naive_triangles, file_bytes, plate_z_um, pillar_um, frame_um, spacing_um, size_um, units.
-    """
-    if len(heights_m) < 1:
-        raise StlError("write_stack_stl needs at least one height map")
-    maps = [_check_heights(h, f"heights_m[{index}]") for index, h in enumerate(heights_m)]
-    shapes = {m.shape for m in maps}
-    if len(shapes) != 1:
-        raise StlError(f"all height maps must have the same shape, got {sorted(shapes)}")
-    pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
-    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
-    n_rows, n_cols = maps[0].shape
-    aperture_um = max(n_rows, n_cols) * pitch_um
-    tallest_um = base_um + max(float(m.max()) for m in maps) * _UM_PER_M
-    if spacing_m is None:
-        if len(maps) > 1:
-            raise StlError("spacing_m is required for a stack of more than one mask")
-        spacing_um = 2 * tallest_um
-    else:
-        spacing_um = length_m(spacing_m, "spacing_m", error=StlError) * _UM_PER_M
-    if len(maps) > 1 and spacing_um <= tallest_um:
-        raise StlError(
-            f"spacing_m = {spacing_um:.6g} um must exceed the tallest plate ({tallest_um:.6g} um incl. base)"
-        )
-    if pillar_m is None:
-        pillar_um = max(_MIN_PILLAR_UM, 0.1 * aperture_um)
-    else:
-        pillar_um = length_m(pillar_m, "pillar_m", error=StlError) * _UM_PER_M
-    if frame_m is None:
-        frame_um = 2.0 * pillar_um
-    else:
-        frame_um = length_m(frame_m, "frame_m", error=StlError) * _UM_PER_M
-    if frame_um <= pillar_um:
-        raise StlError(f"frame_m ({frame_um:.6g} um) must be wider than pillar_m ({pillar_um:.6g} um)")
-    xs_um = _stack_edges_um(n_cols, pitch_um, frame_um, pillar_um)
-    ys_um = _stack_edges_um(n_rows, pitch_um, frame_um, pillar_um)[::-1]  # row edges, y decreasing
-    parts = []
-    plate_floors_um = []
-    for index, plate_m in enumerate(maps):
-        floor_um = index * spacing_um
-        plate_floors_um.append(floor_um)
-        tops_um = np.full((n_rows + 6, n_cols + 6), floor_um + base_um)
-        tops_um[3:-3, 3:-3] = floor_um + base_um + plate_m * _UM_PER_M
-        if index < len(maps) - 1:  # pillars up to half-way into the next plate's slab
-            tops_um[np.ix_([1, n_rows + 4], [1, n_cols + 4])] = floor_um + spacing_um + base_um / 2.0
-        zs_um, levels = _z_levels(tops_um, floor_um=floor_um)
-        parts.append(_lattice_mesh(levels, zs_um, xs_um, ys_um))
-    watertight = [part.is_watertight() for part in parts]
-    if not all(watertight):
-        logger.warning("stack %s: bodies %s are not watertight", path, [i for i, ok in enumerate(watertight) if not ok])
-    size_bytes = _write_binary_stl(path, parts, "quaton-fab stack (um)")
-    stats = {
-        "path": str(path),
-        "watertight": all(watertight),
-        "bodies": len(parts),
-        "triangles": int(sum(p.faces.shape[0] for p in parts)),
-        "naive_triangles": 12 * n_rows * n_cols * len(parts),
-        "file_bytes": size_bytes,
-        "plate_z_um": plate_floors_um,
-        "pillar_um": pillar_um,
-        "frame_um": frame_um,
-        "spacing_um": spacing_um,
-        "size_um": [
-            float(xs_um[-1] - xs_um[0]),
-            float(ys_um[0] - ys_um[-1]),
-            float((len(maps) - 1) * spacing_um + tallest_um),
-        ],
-        "units": "um",
-    }
-    logger.info("wrote stack %s: %d bodies, %d triangles", path, stats["bodies"], stats["triangles"])
-    return stats
