@@ -33,7 +33,9 @@ import numpy as np
 
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
+from quaton_fab.fab import gwl as gwl_io
 from quaton_fab.fab import stack as stack_io
+from quaton_fab.fab.export import read_gwl_stack
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
@@ -237,6 +239,25 @@ def read_back(
                                max(t for _, t in loaded)))
     if "stack.stl" in listed:
         found.append(_read_stack(design, export_dir / "stack.stl", table, sheet or {}))
+    gwl_names = [f"mask_{l}.gwl" for l in masks]
+    if any(n in listed for n in gwl_names):
+        if table.z_step_m is None:
+            raise VerifyError("the fab sheet lists GWL jobs but its level table has no slicing distance")
+        heights = np.stack([
+            gwl_io.rasterise_tops(gwl_io.read_gwl(export_dir / n), g.neurons, g.neurons, g.pitch_m, table.z_step_m)
+            - table.base_m
+            for n in gwl_names
+        ])
+        found.append(_ReadBack("mask_*.gwl", "quaton-fab GWL reader", nearest_levels(heights, snapped)[0], heights,
+                               HEIGHT_TOLERANCE_M))
+    if "stack.gwl" in listed:
+        floors_um = ((sheet or {}).get("extra") or {}).get("gwl", {}).get("stack_plate_floors_um")
+        if floors_um is None or table.z_step_m is None:
+            raise VerifyError("the fab sheet lists stack.gwl but records no plate floors or slicing distance")
+        heights = read_gwl_stack(export_dir / "stack.gwl", g.layers, g.neurons, g.pitch_m, table.base_m,
+                                 table.z_step_m, np.asarray(floors_um) * 1e-6)
+        found.append(_ReadBack("stack.gwl", "quaton-fab GWL reader (per plate)", nearest_levels(heights, snapped)[0],
+                               heights, HEIGHT_TOLERANCE_M))
     if not found:
         raise VerifyError(f"the fab sheet in {str(export_dir)!r} lists no GDS/OASIS/STL/PNG/TIFF files")
     return found

@@ -40,6 +40,7 @@ import numpy as np
 from quaton_fab.fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
+from quaton_fab.fab import gwl as gwl_io
 from quaton_fab.fab import stack as stack_io
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
@@ -54,7 +55,7 @@ __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FOR
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("stl", "gds", "oas", "png", "tiff")
+FORMATS = ("stl", "gds", "oas", "png", "tiff", "gwl")
 DEFAULT_MATERIAL = "ip-dip"
 
 
@@ -67,7 +68,8 @@ class ExportOptions:
     """What to export and for which material.
 
     Attributes:
-        formats: any of ``stl``, ``gds``, ``oas``, ``png``, ``tiff``.
+        formats: any of ``stl``, ``gds``, ``oas``, ``png``, ``tiff``, ``gwl`` (Nanoscribe jobs; needs a printer
+            with a slicing grid).
         material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …); default: the material the design
             was trained for (``design.fabrication``), else IP-Dip.
         medium: medium around the masks (name or index); default the design's ``n_medium``.
@@ -140,6 +142,10 @@ def planned_files(design: Design, options: ExportOptions) -> list[str]:
     for fmt, ext in (("png", "png"), ("tiff", "tif")):
         if fmt in options.formats:
             names += [f"mask_{l}_height.{ext}" for l in masks]
+    if "gwl" in options.formats:
+        names += [f"mask_{l}.gwl" for l in masks]
+        if options.stack:
+            names.append("stack.gwl")
     return names + ["fab_sheet.json", "fab_sheet.md"]
 
 
@@ -256,6 +262,12 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         raise ExportError(f"STL export needs a base slab thicker than 0 (got base = {options.base_m} m)")
     previous = _previous_export_files(out)
     table, warnings = export_level_table(design, options)
+    printer = export_printer(options)
+    if "gwl" in options.formats and (table.z_step_m is None or printer.hatching_distance_m is None):
+        raise ExportError(
+            f"--format gwl needs a printer with a slicing and hatching grid; profile {printer.name!r} has none "
+            "(use --printer 2pp-63x-ip-dip or give --slicing-distance and --hatching-distance)"
+        )
 
     target = Path(os.path.realpath(out))  # the directory itself, also when --out is a symbolic link to it
     if target == target.parent:
@@ -271,7 +283,7 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         raise ExportError(f"cannot write the export into {str(out)!r}: {exc.strerror or exc}") from None
     try:
         os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.is_dir() else 0o777 & ~_umask())
-        written, checks, extra = _write_all(design, table, options, staging, export_printer(options))
+        written, checks, extra = _write_all(design, table, options, staging, printer)
         for fmt in ("gds", "oas"):
             if fmt in extra and not extra[fmt].get("pitch_on_grid", True):
                 warnings.append(
@@ -590,6 +602,8 @@ def _write_all(
                 "optics": "d_in and d_out are not part of the part",
             }
             written.append(path)
+    if "gwl" in options.formats:
+        _write_gwl_jobs(design, table, options, folder, printer, heights, written, checks, extra)
     for fmt, ext, write, read in (
         ("png", "png", write_height_png, read_height_png),
         ("tiff", "tif", write_height_tiff, read_height_tiff),
@@ -606,6 +620,82 @@ def _write_all(
             extra.setdefault(fmt, []).append(_jsonable(meta))
             written.append(path)
     return written, checks, extra
+
+
+def _gwl_provenance(design: Design, table: LevelTable) -> list[str]:
+    """Header comment lines of a GWL job: where it comes from and what it holds (no timestamp: reproducible)."""
+    g = design.geometry
+    printed = ", ".join(f"{h * 1e6:.4f}" for h in table.snapped_height_m)
+    return [
+        f"quaton-fab {design.software_version}: design method {design.method.get('name')}, task "
+        f"{design.task.get('kind')}, {g.layers} masks of {g.neurons}x{g.neurons} pixels, pitch {g.pitch_m * 1e6:.6g} um",
+        f"material {table.material} (n = {table.n_material:.5f} at {table.wavelength_m * 1e9:.4g} nm), medium index "
+        f"{table.n_medium:.4f}; base slab {table.base_m * 1e6:.6g} um; level heights above the base (um): {printed}",
+    ]
+
+
+def _write_gwl_jobs(
+    design: Design, table: LevelTable, options: ExportOptions, folder: Path, printer: PrinterProfile,
+    heights: np.ndarray, written: list[Path], checks: dict[str, bool | str], extra: dict[str, Any],
+) -> None:
+    """Write ``mask_<l>.gwl`` (and ``stack.gwl``), read each back into heights and check them (see fab/gwl.py)."""
+    g = design.geometry
+    step_m = float(table.z_step_m)
+    provenance = _gwl_provenance(design, table)
+    info: dict[str, Any] = {
+        "files": [], "slicing_um": round(step_m * 1e6, 9),
+        "hatching_um": round(float(printer.hatching_distance_m) * 1e6, 9),
+        "lines": {}, "slices": {}, "line_spacing_um": {},
+        "convention": "slice k (k·Δz…(k+1)·Δz) written at z = (k + ½)·Δz; lines along +x, each pixel row holding "
+        "ceil(pitch/hatching) evenly spaced lines, so the hatched area of a slice equals its region's area",
+    }
+    for l in range(g.layers):
+        name = f"mask_{l + 1}.gwl"
+        columns = gwl_io.mask_columns(heights[l], g.pitch_m, table.base_m, step_m)
+        stats = gwl_io.write_gwl(folder / name, columns, printer,
+                                 provenance=[*provenance, f"mask {l + 1} of {g.layers}"])
+        job = gwl_io.read_gwl(folder / name)
+        back = gwl_io.rasterise_tops(job, g.neurons, g.neurons, g.pitch_m, step_m) - table.base_m
+        checks[f"gwl mask {l + 1}: heights read back within 1 nm"] = bool(
+            np.max(np.abs(back - heights[l])) <= HEIGHT_TOLERANCE_M)
+        tops = slice_counts(table.base_m + heights[l], step_m)
+        pixel_um2 = (g.pitch_m * 1e6) ** 2
+        expected = np.array([np.count_nonzero(tops > k) * pixel_um2 for k in range(stats["slices"])])
+        checks[f"gwl mask {l + 1}: hatched area of every slice = its pixels' area"] = bool(
+            np.allclose(job.hatched_area_um2(step_m, stats["line_spacing_um"]), expected, rtol=1e-9, atol=1e-9))
+        info["files"].append(name)
+        info["lines"][name], info["slices"][name] = stats["lines"], stats["slices"]
+        info["line_spacing_um"][name] = stats["line_spacing_um"]
+        written.append(folder / name)
+    if options.stack:
+        name = "stack.gwl"
+        plate_pitch_m, _ = stack_plate_pitch_m(g.spacing_m, step_m)
+        maps, layout = stack_io.plan_stack(list(heights), g.pitch_m, table.base_m, plate_pitch_m, z_grid_m=step_m)
+        columns = gwl_io.stack_columns(maps, g.pitch_m, table.base_m, step_m, layout)
+        stats = gwl_io.write_gwl(folder / name, columns, printer,
+                                 provenance=[*provenance, f"stack of {g.layers} plates, {layout.plate_pitch_um:.6g} "
+                                             f"um apart, on {layout.pillar_xy_um.shape[0]} supports per gap"])
+        back = read_gwl_stack(folder / name, g.layers, g.neurons, g.pitch_m, table.base_m, step_m,
+                              layout.plate_floors_um * 1e-6)
+        checks["gwl stack: every plate's relief read back within 1 nm"] = bool(
+            np.max(np.abs(back - heights)) <= HEIGHT_TOLERANCE_M)
+        info["files"].append(name)
+        info["lines"][name], info["slices"][name] = stats["lines"], stats["slices"]
+        info["stack_plate_floors_um"] = layout.plate_floors_um.tolist()
+        written.append(folder / name)
+    extra["gwl"] = info
+
+
+def read_gwl_stack(
+    path: Path, layers: int, neurons: int, pitch_m: float, base_m: float, slicing_m: float, floors_m: np.ndarray,
+) -> np.ndarray:
+    """Each plate's relief (m, (L, N, N) above its base) from a stack GWL job, plate by plate between floors."""
+    job = gwl_io.read_gwl(path)
+    out = np.empty((layers, neurons, neurons))
+    for l in range(layers):
+        ceiling = floors_m[l + 1] if l + 1 < layers else None
+        out[l] = gwl_io.rasterise_tops(job, neurons, neurons, pitch_m, slicing_m, floors_m[l], ceiling) - base_m
+    return out
 
 
 def _jsonable(value: Any) -> Any:

@@ -44,6 +44,8 @@ class PrinterProfile:
         objective: objective (``63× NA 1.4 oil/dip-in`` …).
         resin: the resin the profile is meant for.
         source: where the numbers come from.
+        laser_power_percent: the same power as GWL ``LaserPower`` (% of the power scale at ``PowerScaling 1.0``),
+            None where the profile writes no GWL.
     """
 
     name: str
@@ -55,6 +57,7 @@ class PrinterProfile:
     objective: str
     resin: str
     source: str
+    laser_power_percent: float | None = None
 
     def __post_init__(self) -> None:
         for label, value in (("slicing distance", self.slicing_distance_m),
@@ -104,6 +107,7 @@ PROFILES: dict[str, PrinterProfile] = {
             resin="IP-Dip",
             source="DeScribe recipe (Photonic Professional GT/GT2) in nanodescript's public test data; "
                    "scan speed and power: typical starting values",
+            laser_power_percent=40.0,  # 20 mW of the GT's 50 mW reference power at PowerScaling 1.0
         ),
         PrinterProfile(
             name="2pp-25x-ip-n162",
@@ -115,6 +119,7 @@ PROFILES: dict[str, PrinterProfile] = {
             objective="25× NA 0.8",
             resin="IP-n162",
             source="npxpy default preset (Quantum X, 25×, IP-n162)",
+            laser_power_percent=50.0,
         ),
         PrinterProfile(
             name="grayscale",

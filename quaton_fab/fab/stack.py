@@ -161,6 +161,45 @@ def _snap_to(values: np.ndarray, grid: np.ndarray, tol: float) -> np.ndarray:
     return np.where(np.abs(values - nearest) <= tol, nearest, values)
 
 
+def plan_stack(
+    heights_m: Sequence[np.ndarray],
+    pitch_m: float,
+    base_m: float,
+    plate_pitch_m: float | None = None,
+    *,
+    z_grid_m: float | None = None,
+    pillar_m: float | None = None,
+    frame_m: float | None = None,
+) -> tuple[list[np.ndarray], StackLayout]:
+    """Validate the maps and lay the stack out (shared by the STL and the GWL writers).
+
+    Returns:
+        The maps (float64 (R, C) heights above the base, m) and the :class:`StackLayout`.
+    """
+    if len(heights_m) < 1:
+        raise StlError("the stack needs at least one height map")
+    maps = [_check_heights(h, f"heights_m[{index}]") for index, h in enumerate(heights_m)]
+    if len({m.shape for m in maps}) != 1:
+        raise StlError(f"all height maps must have the same shape, got {sorted({m.shape for m in maps})}")
+    pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
+    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
+    n_rows, n_cols = maps[0].shape
+    tallest_um = base_um + max(float(m.max()) for m in maps) * _UM_PER_M
+    if plate_pitch_m is None:
+        if len(maps) > 1:
+            raise StlError("plate_pitch_m is required for a stack of more than one mask")
+        plate_pitch_um = round(2 * tallest_um, 9)
+    else:
+        plate_pitch_um = round(length_m(plate_pitch_m, "plate_pitch_m", error=StlError) * _UM_PER_M, 9)
+    if z_grid_m is not None:  # the plates' floors lie on the grid as well (computed from whole slices)
+        plate_pitch_um = float(tops_um(np.zeros(1), plate_pitch_um / _UM_PER_M, z_grid_m)[0])
+    layout = stack_layout(
+        len(maps), n_rows, n_cols, pitch_um, base_um, plate_pitch_um, tallest_um,
+        None if pillar_m is None else pillar_m * _UM_PER_M, None if frame_m is None else frame_m * _UM_PER_M,
+    )
+    return maps, layout
+
+
 def write_stack_stl(
     path: str | os.PathLike[str],
     heights_m: Sequence[np.ndarray],
@@ -188,27 +227,13 @@ def write_stack_stl(
     """
     import manifold3d
 
-    if len(heights_m) < 1:
-        raise StlError("the stack needs at least one height map")
-    maps = [_check_heights(h, f"heights_m[{index}]") for index, h in enumerate(heights_m)]
-    if len({m.shape for m in maps}) != 1:
-        raise StlError(f"all height maps must have the same shape, got {sorted({m.shape for m in maps})}")
-    pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
-    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
+    maps, layout = plan_stack(heights_m, pitch_m, base_m, plate_pitch_m, z_grid_m=z_grid_m, pillar_m=pillar_m,
+                              frame_m=frame_m)
+    pitch_um = pitch_m * _UM_PER_M
+    base_um = layout.base_um
+    plate_pitch_um = layout.plate_pitch_um
     n_rows, n_cols = maps[0].shape
     tallest_um = base_um + max(float(m.max()) for m in maps) * _UM_PER_M
-    if plate_pitch_m is None:
-        if len(maps) > 1:
-            raise StlError("plate_pitch_m is required for a stack of more than one mask")
-        plate_pitch_um = 2 * tallest_um
-    else:
-        plate_pitch_um = round(length_m(plate_pitch_m, "plate_pitch_m", error=StlError) * _UM_PER_M, 9)
-    if z_grid_m is not None:  # the plates' floors lie on the grid as well (computed from whole slices)
-        plate_pitch_um = float(tops_um(np.zeros(1), plate_pitch_um / _UM_PER_M, z_grid_m)[0])
-    layout = stack_layout(
-        len(maps), n_rows, n_cols, pitch_um, base_um, plate_pitch_um, tallest_um,
-        None if pillar_m is None else pillar_m * _UM_PER_M, None if frame_m is None else frame_m * _UM_PER_M,
-    )
     frame = layout.frame_um
     xs_um = np.concatenate([[-frame], np.arange(n_cols + 1) * pitch_um, [n_cols * pitch_um + frame]])
     ys_um = np.concatenate([[n_rows * pitch_um + frame], (n_rows - np.arange(n_rows + 1)) * pitch_um, [-frame]])
