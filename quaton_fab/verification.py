@@ -378,6 +378,9 @@ def verify_export(
         if problems:  # the file changed since export: that is the finding, not the reader's complaint
             raise VerifyError(f"{problems[0]} and cannot be read back ({type(exc).__name__})") from None
         raise
+    read_names = {item.label.replace("*", str(l)) for item in items for l in range(1, g.layers + 1)}
+    for name in sorted(listed - read_names):
+        problems.append(f"{name}: listed in the fab sheet but not read back by verify (no reader for it)")
     for item in items:
         problems.extend(item.problems)
         match = float(np.mean(item.levels == design.level_indices))
