@@ -587,11 +587,16 @@ def export(
 ) -> None:
     """Convert the design's levels to heights and write fabrication files plus fab_sheet.json/.md."""
     from quaton_fab.design import Design
-    from quaton_fab.fab.export import FORMATS, ExportOptions, export_design
+    from quaton_fab.fab.export import FORMATS, ExportOptions, export_design, export_printer
 
     design = Design.load(design_dir)
+    formats = FORMATS if format is Format.all else (format.value,)
+    if format is Format.all and not export_printer(ExportOptions(
+            printer=printer, z_step_m=length(z_step, "--z-step"),
+            slicing_distance_m=length(slicing_distance, "--slicing-distance"))).has_grid:
+        formats = tuple(f for f in FORMATS if f != "gwl")  # GWL jobs need a slicing grid (not grayscale)
     options = ExportOptions(
-        formats=FORMATS if format is Format.all else (format.value,),
+        formats=formats,
         material=material,
         medium=medium,
         base_m=length(base, "--base"),
