@@ -125,14 +125,9 @@ def test_mid_slice_sections_of_an_exported_design_reproduce_every_level(tmp_path
     saddle_b = np.minimum(ne, sw) > np.maximum(nw, se)  # ne and sw raised
     half_wedge_um2 = 0.5 * pitch_um * min(SADDLE_OFFSET_UM, 0.02 * pitch_um)
     for k in range(int(tops.max())):
-        def reach(a):
-            return (a > k).astype(int)
-
-        def empty(a):
-            return (a <= k).astype(int)
-
-        wedges = np.sum(saddle_a * (reach(nw) + reach(se)) * (empty(ne) + empty(sw))
-                        + saddle_b * (reach(ne) + reach(sw)) * (empty(nw) + empty(se)))
+        up = {name: (q > k).astype(int) for name, q in (("nw", nw), ("ne", ne), ("sw", sw), ("se", se))}
+        wedges = np.sum(saddle_a * (up["nw"] + up["se"]) * (2 - up["ne"] - up["sw"])
+                        + saddle_b * (up["ne"] + up["sw"]) * (2 - up["nw"] - up["se"]))
         # float32 coordinates and corners shared by two separations: agreement to 1 % (at least a tenth of a wedge)
         predicted = wedges * half_wedge_um2
         assert level_area[k] - stl_area[k] == pytest.approx(predicted, abs=max(0.1 * half_wedge_um2, 0.01 * predicted))

@@ -628,7 +628,8 @@ def _gwl_provenance(design: Design, table: LevelTable) -> list[str]:
     printed = ", ".join(f"{h * 1e6:.4f}" for h in table.snapped_height_m)
     return [
         f"quaton-fab {design.software_version}: design method {design.method.get('name')}, task "
-        f"{design.task.get('kind')}, {g.layers} masks of {g.neurons}x{g.neurons} pixels, pitch {g.pitch_m * 1e6:.6g} um",
+        f"{design.task.get('kind')}, {g.layers} masks of {g.neurons}x{g.neurons} pixels, "
+        f"pitch {g.pitch_m * 1e6:.6g} um",
         f"material {table.material} (n = {table.n_material:.5f} at {table.wavelength_m * 1e9:.4g} nm), medium index "
         f"{table.n_medium:.4f}; base slab {table.base_m * 1e6:.6g} um; level heights above the base (um): {printed}",
     ]

@@ -156,7 +156,8 @@ def write_gwl(
     header = [
         "% quaton-fab GWL job (Nanoscribe), written directly from the height field",
         *[f"% {line}" for line in provenance],
-        f"% printer profile: {printer.name} ({printer.description}); objective {printer.objective}; resin {printer.resin}",
+        f"% printer profile: {printer.name} ({printer.description}); objective {printer.objective}; "
+        f"resin {printer.resin}",
         f"% slicing {_fmt(slicing_m * _UM_PER_M)} um, hatching <= {_fmt(hatching_um)} um (lines along +x, "
         f"{_fmt(float(spacing.max()))} um apart at most), {n_slices} slices",
         "% units um; x, y in the mask frame (origin at the aperture's lower-left); z = height above the substrate",
@@ -186,7 +187,9 @@ def write_gwl(
                     continue
                 y_text = _fmt(float(y_um))
                 for a, b in zip(starts, stops):
-                    chunks.append(f"{_fmt(float(xs[a]))} {y_text} {z_text}\n{_fmt(float(xs[b]))} {y_text} {z_text}\nWrite\n")
+                    chunks.append(
+                        f"{_fmt(float(xs[a]))} {y_text} {z_text}\n{_fmt(float(xs[b]))} {y_text} {z_text}\nWrite\n"
+                    )
                 count += starts.size
                 area += float(np.sum(xs[stops] - xs[starts])) * float(spacing[row])
             stream.write("".join(chunks))

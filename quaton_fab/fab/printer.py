@@ -88,8 +88,9 @@ class PrinterProfile:
     def to_dict(self) -> dict:
         """JSON-ready description (SI units, plus µm twins for the sheet)."""
         d = asdict(self)
-        d["slicing_distance_um"] = None if self.slicing_distance_m is None else round(self.slicing_distance_m * 1e6, 9)
-        d["hatching_distance_um"] = None if self.hatching_distance_m is None else round(self.hatching_distance_m * 1e6, 9)
+        for key in ("slicing_distance", "hatching_distance"):
+            value = getattr(self, f"{key}_m")
+            d[f"{key}_um"] = None if value is None else round(value * 1e6, 9)
         return d
 
 

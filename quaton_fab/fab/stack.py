@@ -44,7 +44,9 @@ from quaton_fab.fab.stl import (
 )
 from quaton_fab.validate import length_m
 
-__all__ = ["SPAN_RATIO", "StackLayout", "stack_layout", "write_stack_stl", "read_stack_heights", "SUPPORT_RULE"]
+__all__ = [
+    "SPAN_RATIO", "StackLayout", "stack_layout", "plan_stack", "write_stack_stl", "read_stack_heights", "SUPPORT_RULE",
+]
 
 logger = logging.getLogger(__name__)
 
