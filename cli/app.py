@@ -80,6 +80,7 @@ class Format(str, Enum):
     oas = "oas"
     png = "png"
     tiff = "tiff"
+    gwl = "gwl"
     all = "all"
 
 
@@ -571,11 +572,14 @@ def quantizers(
 @user_errors
 def export(
     design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff or all.")] = Format.all,
+    format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff, gwl or all.")] = Format.all,
     material: Annotated[Optional[str], typer.Option(help="Material (see `quaton-fab materials`) or n=1.52; default: the one the design was trained for, else ip-dip.")] = None,
     medium: Annotated[Optional[str], typer.Option(help="air, water, oil or an index (default: the design's n_medium).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Base slab thickness under every pixel, e.g. 2um (default: the base the design was trained through, else 2um).")] = None,
-    z_step: Annotated[Optional[str], typer.Option("--z-step", help="Printer height step; heights are snapped to it (default: the design's training z-step, if any).")] = None,
+    z_step: Annotated[Optional[str], typer.Option("--z-step", help="Printer height step: another name for --slicing-distance.")] = None,
+    printer: Annotated[Optional[str], typer.Option("--printer", help="Printer profile: 2pp-63x-ip-dip (default; 100 nm slicing and hatching), 2pp-25x-ip-n162 or grayscale (exact heights). Every top, base included, is put on its slicing grid.")] = None,
+    slicing_distance: Annotated[Optional[str], typer.Option("--slicing-distance", help="Override the profile's slicing distance (z-step), e.g. 100nm.")] = None,
+    hatching_distance: Annotated[Optional[str], typer.Option("--hatching-distance", help="Override the profile's hatching distance (GWL line spacing), e.g. 100nm.")] = None,
     stack: Annotated[bool, typer.Option(help="Also write one STL with all masks stacked at the design spacings.")] = False,
     omit_level0: Annotated[bool, typer.Option("--omit-level0/--keep-level0", help="GDS: leave level 0 (the base top) out.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Export directory (default DESIGN_DIR/export).")] = None,
@@ -583,15 +587,23 @@ def export(
 ) -> None:
     """Convert the design's levels to heights and write fabrication files plus fab_sheet.json/.md."""
     from quaton_fab.design import Design
-    from quaton_fab.fab.export import FORMATS, ExportOptions, export_design
+    from quaton_fab.fab.export import FORMATS, ExportOptions, export_design, export_printer
 
     design = Design.load(design_dir)
+    formats = FORMATS if format is Format.all else (format.value,)
+    if format is Format.all and not export_printer(ExportOptions(
+            printer=printer, z_step_m=length(z_step, "--z-step"),
+            slicing_distance_m=length(slicing_distance, "--slicing-distance"))).has_grid:
+        formats = tuple(f for f in FORMATS if f != "gwl")  # GWL jobs need a slicing grid (not grayscale)
     options = ExportOptions(
-        formats=FORMATS if format is Format.all else (format.value,),
+        formats=formats,
         material=material,
         medium=medium,
         base_m=length(base, "--base"),
         z_step_m=length(z_step, "--z-step"),
+        printer=printer,
+        slicing_distance_m=length(slicing_distance, "--slicing-distance"),
+        hatching_distance_m=length(hatching_distance, "--hatching-distance"),
         stack=stack,
         omit_level0=omit_level0,
         force=force,

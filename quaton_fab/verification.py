@@ -33,6 +33,9 @@ import numpy as np
 
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
+from quaton_fab.fab import gwl as gwl_io
+from quaton_fab.fab import stack as stack_io
+from quaton_fab.fab.export import read_gwl_stack
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
@@ -175,9 +178,31 @@ class _ReadBack:
     levels: np.ndarray
     heights_m: np.ndarray
     tolerance_m: float
+    problems: list[str] = field(default_factory=list)
 
 
-def read_back(design: Design, export_dir: Path, table: LevelTable, listed: set[str]) -> list[_ReadBack]:
+def _read_stack(design: Design, path: Path, table: LevelTable, sheet: dict[str, Any]) -> _ReadBack:
+    """``stack.stl``: each plate's relief at the pixel centres, and the plate spacing against the sheet's."""
+    g = design.geometry
+    heights, floors_m = stack_io.read_stack_heights(path, g.layers, g.neurons, g.pitch_m, table.base_m)
+    snapped = np.asarray(table.snapped_height_m)
+    item = _ReadBack(path.name, "numpy-stl (stack, per plate)", nearest_levels(heights, snapped)[0], heights,
+                     HEIGHT_TOLERANCE_M)
+    pitch_m = ((sheet.get("extra") or {}).get("stack") or {}).get("plate_pitch_m")
+    if pitch_m is None:
+        item.problems.append(f"{path.name}: the fab sheet does not record the plate pitch")
+    elif g.layers > 1:
+        error_m = float(np.max(np.abs(np.diff(floors_m) - float(pitch_m))))
+        if error_m > HEIGHT_TOLERANCE_M:
+            item.problems.append(
+                f"{path.name}: plates are not {float(pitch_m) * 1e6:.6g} µm apart (off by up to {error_m * 1e9:.3g} nm)"
+            )
+    return item
+
+
+def read_back(
+    design: Design, export_dir: Path, table: LevelTable, listed: set[str], sheet: dict[str, Any] | None = None
+) -> list[_ReadBack]:
     """Read every exported format whose files the fab sheet lists (``listed``: file names)."""
     g = design.geometry
     snapped = np.asarray(table.snapped_height_m)
@@ -212,6 +237,27 @@ def read_back(design: Design, export_dir: Path, table: LevelTable, listed: set[s
         heights = np.stack([h for h, _ in loaded])
         found.append(_ReadBack(pattern.format("*"), reader, nearest_levels(heights, snapped)[0], heights,
                                max(t for _, t in loaded)))
+    if "stack.stl" in listed:
+        found.append(_read_stack(design, export_dir / "stack.stl", table, sheet or {}))
+    gwl_names = [f"mask_{l}.gwl" for l in masks]
+    if any(n in listed for n in gwl_names):
+        if table.z_step_m is None:
+            raise VerifyError("the fab sheet lists GWL jobs but its level table has no slicing distance")
+        heights = np.stack([
+            gwl_io.rasterise_tops(gwl_io.read_gwl(export_dir / n), g.neurons, g.neurons, g.pitch_m, table.z_step_m)
+            - table.base_m
+            for n in gwl_names
+        ])
+        found.append(_ReadBack("mask_*.gwl", "quaton-fab GWL reader", nearest_levels(heights, snapped)[0], heights,
+                               HEIGHT_TOLERANCE_M))
+    if "stack.gwl" in listed:
+        floors_um = ((sheet or {}).get("extra") or {}).get("gwl", {}).get("stack_plate_floors_um")
+        if floors_um is None or table.z_step_m is None:
+            raise VerifyError("the fab sheet lists stack.gwl but records no plate floors or slicing distance")
+        heights = read_gwl_stack(export_dir / "stack.gwl", g.layers, g.neurons, g.pitch_m, table.base_m,
+                                 table.z_step_m, np.asarray(floors_um) * 1e-6)
+        found.append(_ReadBack("stack.gwl", "quaton-fab GWL reader (per plate)", nearest_levels(heights, snapped)[0],
+                               heights, HEIGHT_TOLERANCE_M))
     if not found:
         raise VerifyError(f"the fab sheet in {str(export_dir)!r} lists no GDS/OASIS/STL/PNG/TIFF files")
     return found
@@ -327,12 +373,16 @@ def verify_export(
     snapped = np.asarray(table.snapped_height_m)
     listed = {f["name"] for f in files}
     try:
-        items = read_back(design, export, table, listed)
+        items = read_back(design, export, table, listed, sheet)
     except Exception as exc:  # noqa: BLE001 - a changed file may break its reader in any way
         if problems:  # the file changed since export: that is the finding, not the reader's complaint
             raise VerifyError(f"{problems[0]} and cannot be read back ({type(exc).__name__})") from None
         raise
+    read_names = {item.label.replace("*", str(l)) for item in items for l in range(1, g.layers + 1)}
+    for name in sorted(listed - read_names):
+        problems.append(f"{name}: listed in the fab sheet but not read back by verify (no reader for it)")
     for item in items:
+        problems.extend(item.problems)
         match = float(np.mean(item.levels == design.level_indices))
         height_error = float(np.max(np.abs(item.heights_m - expected)))
         if item.label.endswith((".gds", ".oas")) and match < 1.0:

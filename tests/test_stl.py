@@ -8,7 +8,7 @@ import trimesh
 from stl import mesh as stl_mesh
 
 from quaton_fab.fab import stl as stl_module
-from quaton_fab.fab.stl import StlError, height_field_mesh, read_stl_heights, write_stack_stl, write_stl
+from quaton_fab.fab.stl import StlError, height_field_mesh, read_stl_heights, write_stl
 
 PITCH_M = 0.4e-6
 BASE_M = 2e-6
@@ -148,27 +148,6 @@ def test_diagonal_contacts_are_separated_and_counted():
     edges = np.sort(np.concatenate([mesh.faces[:, [0, 1]], mesh.faces[:, [1, 2]], mesh.faces[:, [2, 0]]]), axis=1)
     _, uses = np.unique(edges, axis=0, return_counts=True)
     assert np.all(uses == 2)
-
-
-def test_stack_is_one_watertight_body_per_plate(tmp_path):
-    maps = [_random(6, 4, seed=s) for s in range(3)]
-    path = tmp_path / "stack.stl"
-    stats = write_stack_stl(path, maps, PITCH_M, BASE_M, 20e-6, pillar_m=1e-6, frame_m=3e-6)
-    assert stats["bodies"] == 3 and stats["watertight"] is True
-    bodies = _load(path).split(only_watertight=False)
-    assert len(bodies) == 3
-    assert all(b.is_watertight and b.is_volume for b in bodies)
-    floors = sorted(float(b.bounds[0][2]) for b in bodies)
-    assert floors == pytest.approx([0.0, 20.0, 40.0])
-    tops = sorted(float(b.bounds[1][2]) for b in bodies)
-    assert tops[0] == pytest.approx(20.0 + BASE_M * 1e6 / 2)  # pillars reach into the next plate
-    assert stl_mesh.Mesh.from_file(str(path)).is_closed(exact=True)
-
-
-def test_stack_refuses_overlapping_plates(tmp_path):
-    with pytest.raises(StlError, match="spacing_m"):
-        write_stack_stl(tmp_path / "s.stl", [_random(3)] * 2, PITCH_M, BASE_M, 2e-6)
-    assert os.listdir(tmp_path) == []
 
 
 @pytest.mark.parametrize(

@@ -69,11 +69,40 @@ def test_medium_mismatch_is_refused(design, tmp_path):
     assert not (tmp_path / "w").exists()
 
 
-def test_export_defaults_to_the_material_and_z_step_the_design_was_trained_for(design, tmp_path):
+def test_export_defaults_to_the_material_the_design_was_trained_for_and_the_printer_grid(design, tmp_path):
     import dataclasses
 
     trained = dataclasses.replace(design, fabrication={"material": "fused silica", "z_step_m": 50e-9})
     result = export_design(trained, tmp_path / "a", ExportOptions(formats=("gds",)))
-    assert result.table.material == "fused silica" and result.table.z_step_m == 50e-9
+    # the printer's slicing distance (100 nm by default) is the z-step; a finer training step is flagged
+    assert result.table.material == "fused silica" and result.table.z_step_m == pytest.approx(100e-9)
+    assert any("50 nm z-step, which is not a whole number" in w for w in result.warnings)
+    matched = export_design(trained, tmp_path / "m", ExportOptions(formats=("gds",), slicing_distance_m=50e-9))
+    assert matched.table.z_step_m == 50e-9 and not any("z-step, which" in w for w in matched.warnings)
     other = export_design(trained, tmp_path / "b", ExportOptions(formats=("gds",), material="ip-dip"))
     assert any("trained on the printable levels of fused silica" in w for w in other.warnings)
+
+
+def test_verify_reads_back_every_file_the_sheet_lists(design, tmp_path):
+    """All formats with the stack: stack.stl (one solid), mask_*.gwl and stack.gwl are read back and simulated."""
+    result = export_design(design, tmp_path / "e", ExportOptions(stack=True))
+    assert result.sheet["all_checks_passed"], result.sheet["checks_failed"]
+    report = verify_export(design, tmp_path / "e", samples=8, device="cpu")
+    assert report.files_ok, report.problems
+    labels = {row.file for row in report.rows}
+    assert {"stack.stl", "stack.gwl", "mask_*.gwl", "mask_*.stl", "design.gds"} <= labels
+    listed = {f["name"] for f in result.sheet["files"]}
+    assert set(report.checked_files) == listed
+    assert all(row.level_match == 1.0 for row in report.rows)
+
+
+def test_verify_flags_a_stack_whose_plates_moved(design, tmp_path):
+    export_design(design, tmp_path / "e", ExportOptions(formats=("stl",), stack=True))
+    sheet_path = tmp_path / "e" / "fab_sheet.json"
+    from quaton_fab.fab.sheet import read_fab_sheet, write_fab_sheet
+
+    sheet = read_fab_sheet(sheet_path)
+    sheet["extra"]["stack"]["plate_pitch_m"] += 1e-7  # the sheet now promises another plate spacing
+    write_fab_sheet(tmp_path / "e", sheet)
+    report = verify_export(design, tmp_path / "e", samples=8, device="cpu")
+    assert any("stack.stl: plates are not" in p for p in report.problems)

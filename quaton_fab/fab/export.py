@@ -40,10 +40,13 @@ import numpy as np
 from quaton_fab.fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
+from quaton_fab.fab import gwl as gwl_io
+from quaton_fab.fab import stack as stack_io
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, level_table
 from quaton_fab.fab.materials import get_material, parse_medium
+from quaton_fab.fab.printer import SLICING_CONVENTION, PrinterProfile, get_profile, grid_um, on_grid, slice_counts
 from quaton_fab.fab.sheet import JSON_NAME as JSON_SHEET
 from quaton_fab.fab.sheet import MD_NAME as MD_SHEET
 from quaton_fab.fab.sheet import build_fab_sheet, write_fab_sheet
@@ -52,7 +55,7 @@ __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FOR
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("stl", "gds", "oas", "png", "tiff")
+FORMATS = ("stl", "gds", "oas", "png", "tiff", "gwl")
 DEFAULT_MATERIAL = "ip-dip"
 
 
@@ -65,14 +68,17 @@ class ExportOptions:
     """What to export and for which material.
 
     Attributes:
-        formats: any of ``stl``, ``gds``, ``oas``, ``png``, ``tiff``.
+        formats: any of ``stl``, ``gds``, ``oas``, ``png``, ``tiff``, ``gwl`` (Nanoscribe jobs; needs a printer
+            with a slicing grid).
         material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …); default: the material the design
             was trained for (``design.fabrication``), else IP-Dip.
         medium: medium around the masks (name or index); default the design's ``n_medium``.
         base_m: base slab thickness under every pixel (m, > 0; the STL needs it, the height maps do not show it);
             default: the base the design was trained through (relief model), else 2 µm.
-        z_step_m: printer height step (m): heights snapped to multiples of it; default: the design's training
-            z-step if it had one, else exact heights.
+        z_step_m: printer height step (m), the same thing as ``slicing_distance_m`` (kept as its older name).
+        printer: printer profile name (:mod:`quaton_fab.fab.printer`; default ``2pp-63x-ip-dip``): its slicing
+            distance is the z-step every exported top (base included) is put on; ``grayscale`` keeps exact heights.
+        slicing_distance_m, hatching_distance_m: overrides of the profile's slicing / hatching distance (m).
         stack: also write ``stack.stl`` with all masks at the design spacings.
         omit_level0: leave level 0 (the base top) out of GDS/OASIS.
         force: overwrite existing files.
@@ -83,6 +89,9 @@ class ExportOptions:
     medium: str | None = None
     base_m: float | None = None
     z_step_m: float | None = None
+    printer: str | None = None
+    slicing_distance_m: float | None = None
+    hatching_distance_m: float | None = None
     stack: bool = False
     omit_level0: bool = False
     force: bool = False
@@ -92,6 +101,20 @@ class ExportOptions:
         if unknown or not self.formats:
             bad = unknown[0] if unknown else "(none)"
             raise ExportError(f"unknown export format {bad!r}; use {', '.join(FORMATS)}")
+        if (self.z_step_m is not None and self.slicing_distance_m is not None
+                and abs(self.z_step_m - self.slicing_distance_m) > 1e-15):
+            raise ExportError(
+                f"--z-step {self.z_step_m * 1e9:.4g} nm and --slicing-distance {self.slicing_distance_m * 1e9:.4g} nm "
+                "name the same printer step with different values; give one of them"
+            )
+
+
+def export_printer(options: ExportOptions) -> PrinterProfile:
+    """The printer profile of an export: the named (or default) profile with the slicing/hatching overrides."""
+    slicing = options.slicing_distance_m if options.slicing_distance_m is not None else options.z_step_m
+    return get_profile(options.printer).with_overrides(
+        slicing_distance_m=slicing, hatching_distance_m=options.hatching_distance_m
+    )
 
 
 @dataclass
@@ -119,6 +142,10 @@ def planned_files(design: Design, options: ExportOptions) -> list[str]:
     for fmt, ext in (("png", "png"), ("tiff", "tif")):
         if fmt in options.formats:
             names += [f"mask_{l}_height.{ext}" for l in masks]
+    if "gwl" in options.formats:
+        names += [f"mask_{l}.gwl" for l in masks]
+        if options.stack:
+            names.append("stack.gwl")
     return names + ["fab_sheet.json", "fab_sheet.md"]
 
 
@@ -128,7 +155,15 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
     warnings: list[str] = []
     trained = design.fabrication or {}
     material = get_material(options.material or trained.get("material") or DEFAULT_MATERIAL)
-    z_step_m = options.z_step_m if options.z_step_m is not None else trained.get("z_step_m")
+    printer = export_printer(options)
+    z_step_m = printer.slicing_distance_m  # None: a grayscale printer keeps exact heights
+    trained_step = trained.get("z_step_m")
+    if z_step_m is not None and trained_step is not None and not on_grid(trained_step, z_step_m):
+        warnings.append(
+            f"the design was trained on a {trained_step * 1e9:.4g} nm z-step, which is not a whole number of the "
+            f"printer's {z_step_m * 1e9:.4g} nm slices: its levels move when snapped (retrain with --z-step "
+            f"{z_step_m * 1e9:.4g}nm or a multiple)"
+        )
     if trained.get("material") and get_material(trained["material"]).name != material.name:
         warnings.append(
             f"the design was trained on the printable levels of {trained['material']}; exporting it in "
@@ -150,6 +185,20 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
                 "in; retrain in that medium (or leave --medium out)"
             )
     base_m = export_base_m(design, options)
+    if z_step_m is not None:
+        base_slices = int(slice_counts(base_m, z_step_m))
+        if base_slices < 1:
+            raise ExportError(
+                f"base {base_m * 1e9:.4g} nm is thinner than half a {z_step_m * 1e9:.4g} nm slice; use a base of at "
+                "least one slice"
+            )
+        if not on_grid(base_m, z_step_m):
+            snapped_base_m = float(grid_um(base_slices, z_step_m)) * 1e-6
+            warnings.append(
+                f"base {base_m * 1e6:.6g} µm is not a whole number of {z_step_m * 1e9:.4g} nm slices; it is printed "
+                f"(and exported) as {base_slices} slices = {snapped_base_m * 1e6:.6g} µm"
+            )
+            base_m = snapped_base_m
     trained_base = trained.get("base_m") if design.relief is not None else None
     if trained_base is not None and abs(base_m - trained_base) > 1e-12:
         warnings.append(
@@ -171,9 +220,12 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
         base_m, z_step_m,
     )
     if z_step_m is not None and table.max_abs_phase_error_rad > 1e-6:
+        worst = int(np.argmax(np.abs(table.phase_error_rad)))
         warnings.append(
-            f"snapping heights to {z_step_m * 1e9:.0f} nm steps changes level phases by up to "
-            f"{table.max_abs_phase_error_rad:.3f} rad; train with --material/--z-step to make them agree"
+            f"snapping heights to the printer's {z_step_m * 1e9:.4g} nm slices changes level phases by up to "
+            f"{table.max_abs_phase_error_rad:.3f} rad (level {worst}: {table.height_m[worst] * 1e6:.4f} µm printed "
+            f"as {table.snapped_height_m[worst] * 1e6:.4f} µm); train with --material/--z-step "
+            f"{z_step_m * 1e9:.4g}nm to make them agree, or export with --printer grayscale"
         )
     return table, warnings
 
@@ -210,6 +262,12 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         raise ExportError(f"STL export needs a base slab thicker than 0 (got base = {options.base_m} m)")
     previous = _previous_export_files(out)
     table, warnings = export_level_table(design, options)
+    printer = export_printer(options)
+    if "gwl" in options.formats and (table.z_step_m is None or printer.hatching_distance_m is None):
+        raise ExportError(
+            f"--format gwl needs a printer with a slicing and hatching grid; profile {printer.name!r} has none "
+            "(use --printer 2pp-63x-ip-dip or give --slicing-distance and --hatching-distance)"
+        )
 
     target = Path(os.path.realpath(out))  # the directory itself, also when --out is a symbolic link to it
     if target == target.parent:
@@ -225,13 +283,15 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
         raise ExportError(f"cannot write the export into {str(out)!r}: {exc.strerror or exc}") from None
     try:
         os.chmod(staging, stat.S_IMODE(target.stat().st_mode) if target.is_dir() else 0o777 & ~_umask())
-        written, checks, extra = _write_all(design, table, options, staging)
+        written, checks, extra = _write_all(design, table, options, staging, printer)
         for fmt in ("gds", "oas"):
             if fmt in extra and not extra[fmt].get("pitch_on_grid", True):
                 warnings.append(
                     f"{fmt}: the pitch {design.geometry.pitch_m * 1e9:.4g} nm is not a whole number of nm; pixel "
                     "edges are rounded to the 1 nm database grid (by at most 0.5 nm)"
                 )
+        warnings.extend(extra.pop("_warnings", []))
+        extra["warnings"] = list(warnings)
         sheet = build_fab_sheet(
             table,
             pitch_m=design.geometry.pitch_m,
@@ -411,16 +471,63 @@ def _previous_export_files(out: Path) -> list[str]:
         return []
 
 
+def snapping_rows(table: LevelTable) -> list[dict[str, Any]]:
+    """Per level: ideal and printed height (µm), slices (None without a grid) and the phase error (rad)."""
+    steps = table.z_steps
+    return [
+        {
+            "k": int(table.k[i]),
+            "ideal_height_um": round(float(table.height_m[i]) * 1e6, 9),
+            "printed_height_um": round(float(table.snapped_height_m[i]) * 1e6, 9),
+            "slices": None if steps is None else int(steps[i]),
+            "phase_error_rad": float(table.phase_error_rad[i]),
+        }
+        for i in range(table.n)
+    ]
+
+
+def stack_plate_pitch_m(spacing_m: float, grid_m: float | None) -> tuple[float, str]:
+    """Plate pitch of the stack (m) and the reason, in words.
+
+    The design's spacing is measured between the planes where consecutive reliefs start (the top of each base);
+    the next plate's base slab lies inside that gap, exactly as the relief model simulates it, so the plates are
+    stacked at the spacing itself (snapped to the slicing grid, if any).
+    """
+    reason = ("plate pitch = the design's spacing: it is measured between the tops of consecutive bases (where "
+              "the reliefs start), and the next plate's base slab lies inside the gap, as in the relief model")
+    if grid_m is None:
+        return float(spacing_m), reason
+    pitch_m = float(grid_um(slice_counts(spacing_m, grid_m), grid_m)) * 1e-6
+    return pitch_m, reason + f"; a whole number of {grid_m * 1e9:.4g} nm slices"
+
+
 def _write_all(
-    design: Design, table: LevelTable, options: ExportOptions, folder: Path
+    design: Design, table: LevelTable, options: ExportOptions, folder: Path, printer: PrinterProfile
 ) -> tuple[list[Path], dict[str, bool | str], dict[str, Any]]:
-    """Write the requested files into ``folder``; read each back. Returns files, checks and sheet extras."""
+    """Write the requested files into ``folder``; read each back. Returns files, checks and sheet extras.
+
+    Warnings raised while writing go into ``extra["_warnings"]`` (the caller moves them to the sheet's list).
+    """
     g = design.geometry
     idx = design.level_indices
     heights = np.asarray(table.snapped_height_m)[idx]  # (L, N, N) above the base, metres
+    grid_m = table.z_step_m  # slicing grid every STL z lies on (None: exact heights)
     written: list[Path] = []
     checks: dict[str, bool | str] = {}
     extra: dict[str, Any] = {
+        "_warnings": [],
+        "printer": {
+            **printer.to_dict(),
+            "convention": SLICING_CONVENTION if grid_m is not None else
+            "no slicing grid: heights are exported exactly (grayscale printing or lithography)",
+        },
+        "snapping": {
+            "slicing_distance_um": None if grid_m is None else round(grid_m * 1e6, 9),
+            "base_um": round(table.base_m * 1e6, 9),
+            "base_slices": None if grid_m is None else int(slice_counts(table.base_m, grid_m)),
+            "max_abs_phase_error_rad": table.max_abs_phase_error_rad,
+            "levels": snapping_rows(table),
+        },
         "design": {
             "method": design.method.get("name"),
             "task": design.task.get("kind"),
@@ -456,7 +563,7 @@ def _write_all(
     if "stl" in options.formats:
         for l in range(g.layers):
             path = folder / f"mask_{l + 1}.stl"
-            stats = stl_io.write_stl(path, heights[l], g.pitch_m, table.base_m)
+            stats = stl_io.write_stl(path, heights[l], g.pitch_m, table.base_m, z_grid_m=grid_m)
             back = stl_io.read_stl_heights(path, g.neurons, g.pitch_m, table.base_m)
             error = float(np.max(np.abs(back - heights[l])))
             checks[f"stl mask {l + 1}: heights read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
@@ -464,21 +571,39 @@ def _write_all(
             extra.setdefault("stl", []).append(_jsonable(stats))
             written.append(path)
         if options.stack:
-            # The design's spacing is measured between the planes where consecutive reliefs start (the top of
-            # each base); the next plate's base slab lies inside that gap, exactly as simulated by the relief
-            # model. So the plates are stacked at the spacing itself.
-            plate_pitch_m = g.spacing_m
             path = folder / "stack.stl"
-            stats = stl_io.write_stack_stl(path, list(heights), g.pitch_m, table.base_m, plate_pitch_m)
-            checks["stl stack: watertight"] = bool(stats.get("watertight", False))
+            plate_pitch_m, reason = stack_plate_pitch_m(g.spacing_m, grid_m)
+            if grid_m is not None and abs(plate_pitch_m - g.spacing_m) > 1e-12:
+                extra["_warnings"].append(
+                    f"stack: the spacing {g.spacing_m * 1e6:.6g} µm is not a whole number of "
+                    f"{grid_m * 1e9:.4g} nm slices; plates are stacked {plate_pitch_m * 1e6:.6g} µm apart"
+                )
+            stats = stack_io.write_stack_stl(path, list(heights), g.pitch_m, table.base_m, plate_pitch_m,
+                                             z_grid_m=grid_m)
+            back, floors_m = stack_io.read_stack_heights(path, g.layers, g.neurons, g.pitch_m, table.base_m)
+            error = float(np.max(np.abs(back - heights)))
+            spacing_error = float(np.max(np.abs(np.diff(floors_m) - plate_pitch_m))) if g.layers > 1 else 0.0
+            checks["stl stack: one closed manifold body (manifold3d union)"] = bool(
+                stats["watertight"] and stats["bodies"] == 1)
+            checks["stl stack: volume = plates + supports (no overlapping volume)"] = bool(
+                abs(stats["volume_um3"] - stats["expected_volume_um3"]) <= 1e-6 * stats["expected_volume_um3"])
+            checks["stl stack: every plate's relief read back within 1 nm"] = bool(error <= HEIGHT_TOLERANCE_M)
+            checks["stl stack: plates spaced by the plate pitch within 1 nm"] = bool(spacing_error <= 1e-9)
+            if not stats["aperture_span_ok"]:
+                extra["_warnings"].append(
+                    f"stack: the {g.neurons * g.pitch_m * 1e6:.4g} µm aperture spans more than "
+                    f"{stack_io.SPAN_RATIO:g} × the {table.base_m * 1e6:.4g} µm plate thickness without support; "
+                    "the plates may sag (use a thicker --base)"
+                )
             extra["stack"] = {
                 **_jsonable(stats),
                 "plate_pitch_m": plate_pitch_m,
-                "optics": "plate pitch = spacing, measured between the tops of consecutive bases (where the reliefs "
-                "start); the next plate's base slab lies in the gap, as in the relief model; d_in and d_out are not "
-                "part of the part",
+                "pitch_reason": reason,
+                "optics": "d_in and d_out are not part of the part",
             }
             written.append(path)
+    if "gwl" in options.formats:
+        _write_gwl_jobs(design, table, options, folder, printer, heights, written, checks, extra)
     for fmt, ext, write, read in (
         ("png", "png", write_height_png, read_height_png),
         ("tiff", "tif", write_height_tiff, read_height_tiff),
@@ -495,6 +620,83 @@ def _write_all(
             extra.setdefault(fmt, []).append(_jsonable(meta))
             written.append(path)
     return written, checks, extra
+
+
+def _gwl_provenance(design: Design, table: LevelTable) -> list[str]:
+    """Header comment lines of a GWL job: where it comes from and what it holds (no timestamp: reproducible)."""
+    g = design.geometry
+    printed = ", ".join(f"{h * 1e6:.4f}" for h in table.snapped_height_m)
+    return [
+        f"quaton-fab {design.software_version}: design method {design.method.get('name')}, task "
+        f"{design.task.get('kind')}, {g.layers} masks of {g.neurons}x{g.neurons} pixels, "
+        f"pitch {g.pitch_m * 1e6:.6g} um",
+        f"material {table.material} (n = {table.n_material:.5f} at {table.wavelength_m * 1e9:.4g} nm), medium index "
+        f"{table.n_medium:.4f}; base slab {table.base_m * 1e6:.6g} um; level heights above the base (um): {printed}",
+    ]
+
+
+def _write_gwl_jobs(
+    design: Design, table: LevelTable, options: ExportOptions, folder: Path, printer: PrinterProfile,
+    heights: np.ndarray, written: list[Path], checks: dict[str, bool | str], extra: dict[str, Any],
+) -> None:
+    """Write ``mask_<l>.gwl`` (and ``stack.gwl``), read each back into heights and check them (see fab/gwl.py)."""
+    g = design.geometry
+    step_m = float(table.z_step_m)
+    provenance = _gwl_provenance(design, table)
+    info: dict[str, Any] = {
+        "files": [], "slicing_um": round(step_m * 1e6, 9),
+        "hatching_um": round(float(printer.hatching_distance_m) * 1e6, 9),
+        "lines": {}, "slices": {}, "line_spacing_um": {},
+        "convention": "slice k (k·Δz…(k+1)·Δz) written at z = (k + ½)·Δz; lines along +x, each pixel row holding "
+        "ceil(pitch/hatching) evenly spaced lines, so the hatched area of a slice equals its region's area",
+    }
+    for l in range(g.layers):
+        name = f"mask_{l + 1}.gwl"
+        columns = gwl_io.mask_columns(heights[l], g.pitch_m, table.base_m, step_m)
+        stats = gwl_io.write_gwl(folder / name, columns, printer,
+                                 provenance=[*provenance, f"mask {l + 1} of {g.layers}"])
+        job = gwl_io.read_gwl(folder / name)
+        back = gwl_io.rasterise_tops(job, g.neurons, g.neurons, g.pitch_m, step_m) - table.base_m
+        checks[f"gwl mask {l + 1}: heights read back within 1 nm"] = bool(
+            np.max(np.abs(back - heights[l])) <= HEIGHT_TOLERANCE_M)
+        tops = slice_counts(table.base_m + heights[l], step_m)
+        pixel_um2 = (g.pitch_m * 1e6) ** 2
+        expected = np.array([np.count_nonzero(tops > k) * pixel_um2 for k in range(stats["slices"])])
+        checks[f"gwl mask {l + 1}: hatched area of every slice = its pixels' area"] = bool(
+            np.allclose(job.hatched_area_um2(step_m, stats["line_spacing_um"]), expected, rtol=1e-9, atol=1e-9))
+        info["files"].append(name)
+        info["lines"][name], info["slices"][name] = stats["lines"], stats["slices"]
+        info["line_spacing_um"][name] = stats["line_spacing_um"]
+        written.append(folder / name)
+    if options.stack:
+        name = "stack.gwl"
+        plate_pitch_m, _ = stack_plate_pitch_m(g.spacing_m, step_m)
+        maps, layout = stack_io.plan_stack(list(heights), g.pitch_m, table.base_m, plate_pitch_m, z_grid_m=step_m)
+        columns = gwl_io.stack_columns(maps, g.pitch_m, table.base_m, step_m, layout)
+        stats = gwl_io.write_gwl(folder / name, columns, printer,
+                                 provenance=[*provenance, f"stack of {g.layers} plates, {layout.plate_pitch_um:.6g} "
+                                             f"um apart, on {layout.pillar_xy_um.shape[0]} supports per gap"])
+        back = read_gwl_stack(folder / name, g.layers, g.neurons, g.pitch_m, table.base_m, step_m,
+                              layout.plate_floors_um * 1e-6)
+        checks["gwl stack: every plate's relief read back within 1 nm"] = bool(
+            np.max(np.abs(back - heights)) <= HEIGHT_TOLERANCE_M)
+        info["files"].append(name)
+        info["lines"][name], info["slices"][name] = stats["lines"], stats["slices"]
+        info["stack_plate_floors_um"] = layout.plate_floors_um.tolist()
+        written.append(folder / name)
+    extra["gwl"] = info
+
+
+def read_gwl_stack(
+    path: Path, layers: int, neurons: int, pitch_m: float, base_m: float, slicing_m: float, floors_m: np.ndarray,
+) -> np.ndarray:
+    """Each plate's relief (m, (L, N, N) above its base) from a stack GWL job, plate by plate between floors."""
+    job = gwl_io.read_gwl(path)
+    out = np.empty((layers, neurons, neurons))
+    for l in range(layers):
+        ceiling = floors_m[l + 1] if l + 1 < layers else None
+        out[l] = gwl_io.rasterise_tops(job, neurons, neurons, pitch_m, slicing_m, floors_m[l], ceiling) - base_m
+    return out
 
 
 def _jsonable(value: Any) -> Any:

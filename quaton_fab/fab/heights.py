@@ -22,6 +22,7 @@ import numpy as np
 
 from quaton_fab.fab.errors import FabError
 from quaton_fab.fab.materials import Material, get_material
+from quaton_fab.fab.printer import slice_counts
 from quaton_fab.optics.relief import Relief
 from quaton_fab.validate import length_m
 
@@ -114,7 +115,7 @@ class LevelTable:
         """Snapped heights in units of the z-step (int64, shape (n,)); None without a z-step."""
         if self.z_step_m is None:
             return None
-        return np.floor(self.snapped_height_m / self.z_step_m + 0.5).astype(np.int64)
+        return slice_counts(self.snapped_height_m, self.z_step_m)
 
     def phases_of_heights(self, height_m: np.ndarray) -> np.ndarray:
         """Phase delay (rad, same shape) of relief heights above the base (m) in this table's material model."""
@@ -204,13 +205,16 @@ def _contrast(mat: Material, wavelength_m: float, n_medium: float) -> tuple[floa
 
 
 def snap_to_step(height_m: np.ndarray, z_step_m: float) -> np.ndarray:
-    """Round heights (m, any shape) to the nearest multiple of ``z_step_m`` (m), ties rounding up."""
-    return np.floor(np.asarray(height_m, dtype=np.float64) / z_step_m + 0.5) * z_step_m
+    """Round heights (m, any shape) to the nearest multiple of ``z_step_m`` (m), ties rounding up.
+
+    The tie rule is robust to float rounding (:func:`~quaton_fab.fab.printer.slice_counts`).
+    """
+    return slice_counts(height_m, z_step_m) * float(z_step_m)
 
 
 def _check_merges(snapped_m: np.ndarray, z_step_m: float) -> None:
     """Refuse a snapping that gives two levels the same height (names the first such pair)."""
-    steps = np.floor(snapped_m / z_step_m + 0.5).astype(np.int64)
+    steps = slice_counts(snapped_m, z_step_m)
     order = np.argsort(steps, kind="stable")
     same = np.flatnonzero(np.diff(steps[order]) == 0)
     if same.size:

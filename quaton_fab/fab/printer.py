@@ -21,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 from quaton_fab.fab.errors import FabError
 
 
@@ -42,6 +44,8 @@ class PrinterProfile:
         objective: objective (``63× NA 1.4 oil/dip-in`` …).
         resin: the resin the profile is meant for.
         source: where the numbers come from.
+        laser_power_percent: the same power as GWL ``LaserPower`` (% of the power scale at ``PowerScaling 1.0``),
+            None where the profile writes no GWL.
     """
 
     name: str
@@ -53,6 +57,7 @@ class PrinterProfile:
     objective: str
     resin: str
     source: str
+    laser_power_percent: float | None = None
 
     def __post_init__(self) -> None:
         for label, value in (("slicing distance", self.slicing_distance_m),
@@ -83,8 +88,9 @@ class PrinterProfile:
     def to_dict(self) -> dict:
         """JSON-ready description (SI units, plus µm twins for the sheet)."""
         d = asdict(self)
-        d["slicing_distance_um"] = None if self.slicing_distance_m is None else self.slicing_distance_m * 1e6
-        d["hatching_distance_um"] = None if self.hatching_distance_m is None else self.hatching_distance_m * 1e6
+        for key in ("slicing_distance", "hatching_distance"):
+            value = getattr(self, f"{key}_m")
+            d[f"{key}_um"] = None if value is None else round(value * 1e6, 9)
         return d
 
 
@@ -102,6 +108,7 @@ PROFILES: dict[str, PrinterProfile] = {
             resin="IP-Dip",
             source="DeScribe recipe (Photonic Professional GT/GT2) in nanodescript's public test data; "
                    "scan speed and power: typical starting values",
+            laser_power_percent=40.0,  # 20 mW of the GT's 50 mW reference power at PowerScaling 1.0
         ),
         PrinterProfile(
             name="2pp-25x-ip-n162",
@@ -113,6 +120,7 @@ PROFILES: dict[str, PrinterProfile] = {
             objective="25× NA 0.8",
             resin="IP-n162",
             source="npxpy default preset (Quantum X, 25×, IP-n162)",
+            laser_power_percent=50.0,
         ),
         PrinterProfile(
             name="grayscale",
@@ -142,3 +150,46 @@ def get_profile(name: str | None = None) -> PrinterProfile:
     if key not in PROFILES:
         raise PrinterError(f"unknown printer profile {name!r}; use one of {', '.join(PROFILES)}")
     return PROFILES[key]
+
+
+#: How exported coordinates relate to the slicing grid (recorded in the fab sheet under ``printer``).
+SLICING_CONVENTION = (
+    "every exported top (base included) is a whole number k of slices above the substrate, z = k·Δz; "
+    "STL vertices are built on an integer lattice (pixel corner, slice count k) and converted once, so each "
+    "stored z is the float32 nearest to k·Δz µm (within 1e-7 relative, never on the other side of a slice "
+    "boundary); slice at the mid-slice planes z = (k + 0.5)·Δz, which lie Δz/2 from every stored z: slice k "
+    "(from kΔz to (k+1)Δz) is filled wherever the part's top is at or above (k+1)·Δz; GWL jobs write slice k's "
+    "lines at its mid-slice plane"
+)
+
+#: Relative tolerance for a length to count as a whole number of slices (absorbs float rounding only).
+GRID_RTOL = 1e-6
+
+
+def slice_counts(length_m: float | np.ndarray, step_m: float) -> np.ndarray:
+    """Nearest whole number of slices of thickness ``step_m`` (m) in ``length_m`` (m, any shape); ties go up.
+
+    Returns int64 of the shape of ``length_m``. The tie rule is robust to float rounding (2.05 µm / 100 nm →
+    21 slices, not 20).
+    """
+    ratio = np.asarray(length_m, dtype=np.float64) / float(step_m)
+    return np.floor(ratio + 0.5 + GRID_RTOL).astype(np.int64)
+
+
+def on_grid(length_m: float | np.ndarray, step_m: float) -> np.ndarray:
+    """True where ``length_m`` (m) is a whole number of ``step_m`` (m) slices up to float rounding."""
+    ratio = np.asarray(length_m, dtype=np.float64) / float(step_m)
+    return np.abs(ratio - np.round(ratio)) <= GRID_RTOL * np.maximum(1.0, np.abs(ratio))
+
+
+def grid_um(k: int | np.ndarray, step_m: float) -> np.ndarray:
+    """k·Δz in µm as float64, computed once from the integer slice count (exact decimal where Δz is whole nm).
+
+    With Δz a whole number of nanometres, ``k·Δz_nm / 1000`` is the float64 nearest to the decimal value, so
+    e.g. 24 slices of 100 nm give 2.4 (not 2.4000000000000004) and its float32 is the float32 nearest to 2.4.
+    """
+    k = np.asarray(k, dtype=np.int64)
+    step_nm = float(step_m) * 1e9
+    if abs(step_nm - round(step_nm)) <= 1e-9 * max(1.0, step_nm):
+        return (k * int(round(step_nm))).astype(np.float64) / 1000.0
+    return k.astype(np.float64) * (float(step_m) * 1e6)

@@ -22,8 +22,10 @@ Diagonal-only contacts: where two raised pixels touch only along a vertical corn
 the two pixels of one diagonal are both higher than the two of the other, e.g. every interior corner
 of a checkerboard), the solid itself is not a manifold, and an STL reader that merges vertices by
 position would see four faces on that edge. The exporter therefore separates the two raised pixels
-at such a corner by moving their corner edge ``offset`` (about 1e-4 pitch, at least 16 float32 ulps)
-into each of them along the diagonal, and closes the gap with a vertical sliver face. The base slab
+at such a corner by moving their corner edge ``offset`` (2.5 nm, at most 2 % of the pitch) into each
+of them along the diagonal, and closes the gap with a narrow vertical face (2·√2·offset wide). The
+separation (5 nm in x and in y) is well above the 1 nm at which importers weld vertices (weld-safe:
+welding at 1 nm leaves the mesh closed and manifold) and far below any printer's resolution. The base slab
 keeps the part connected. Heights are untouched; the volume changes by at most
 ``saddles · 2·pitch·offset·Δh``; the offset and the number of saddles are in the returned stats.
 
@@ -49,6 +51,7 @@ from stl import mesh as stl_mesh
 
 from quaton_fab.fileio import atomic_path
 from quaton_fab.fab.errors import FabError
+from quaton_fab.fab.printer import grid_um, on_grid, slice_counts
 from quaton_fab.fab.rectangles import label_rectangles
 from quaton_fab.validate import length_m
 
@@ -59,7 +62,7 @@ __all__ = [
     "height_field_mesh",
     "write_stl",
     "read_stl_heights",
-    "write_stack_stl",
+    "tops_um",
 ]
 
 logger = logging.getLogger(__name__)
@@ -69,7 +72,11 @@ DEFAULT_BASE_M = 2e-6
 
 _UM_PER_M = 1e6
 _CHUNK_TRIANGLES = 1 << 20
-_MIN_PILLAR_UM = 5.0  # default stack pillar side: max(5 µm, 10 % of the aperture)
+#: Vertex weld tolerance of common importers (µm): meshes must stay manifold when vertices closer are merged.
+WELD_TOLERANCE_UM = 1e-3
+#: Diagonal separation of the raised pixels at a diagonal-only contact (µm), and its smallest accepted value.
+SADDLE_OFFSET_UM = 2.5e-3
+MIN_SADDLE_OFFSET_UM = 1e-3  # default stack pillar side: max(5 µm, 10 % of the aperture)
 # Quadrants of the four pixels around a lattice corner, and the diagonal direction (dx, dy) into each.
 _NW, _NE, _SW, _SE = 0, 1, 2, 3
 _QUADRANT_DIR = np.array([[-1.0, 1.0], [1.0, 1.0], [-1.0, -1.0], [1.0, -1.0]])
@@ -488,13 +495,21 @@ def _saddle_slivers(corners: _Corners) -> np.ndarray:
 
 
 def _saddle_offset_um(xs_um: np.ndarray, ys_um: np.ndarray) -> float:
-    """Separation used at saddle corners: 1e-4 of the smallest cell, at least 16 float32 ulps (µm)."""
+    """Separation used at saddle corners (µm): ``SADDLE_OFFSET_UM`` (2.5 nm), at most 2 % of the smallest cell.
+
+    Weld-safe: the two raised copies of a saddle corner then differ by 2·offset (5 nm) in x and in y, so an
+    importer that welds vertices closer than ``WELD_TOLERANCE_UM`` (1 nm) keeps them apart and the mesh stays
+    manifold. The price is a wedge of area pitch·offset cut from each raised pixel along its two sides at the
+    corner (2·pitch·offset per saddle and slice, 0.6 % of a 0.78 µm pixel), far below any printer's lateral
+    resolution (≥ 100 nm); pixel centres and heights are exact.
+    """
     smallest_um = float(min(np.min(np.abs(np.diff(xs_um))), np.min(np.abs(np.diff(ys_um)))))
     largest_um = float(max(np.max(np.abs(xs_um)), np.max(np.abs(ys_um))))
-    offset_um = max(1e-4 * smallest_um, 16.0 * float(np.spacing(np.float32(largest_um))))
-    if offset_um > 1e-2 * smallest_um:
+    offset_um = min(SADDLE_OFFSET_UM, 0.02 * smallest_um)
+    if offset_um < max(MIN_SADDLE_OFFSET_UM, 64.0 * float(np.spacing(np.float32(largest_um)))):
         raise StlError(
-            f"pixel size {smallest_um:.6g} um is too small for coordinates up to {largest_um:.6g} um in float32 STL"
+            f"pixel size {smallest_um:.6g} um is too small to separate diagonal-only contacts by more than the "
+            f"{WELD_TOLERANCE_UM * 1e3:g} nm weld tolerance in float32 STL (coordinates up to {largest_um:.6g} um)"
         )
     return offset_um
 
@@ -561,22 +576,49 @@ def _z_levels(tops_um: np.ndarray, floor_um: float = 0.0) -> tuple[np.ndarray, n
     return zs_um.astype(np.float64), np.searchsorted(zs_um, tops32_um)
 
 
-def height_field_mesh(heights_m: np.ndarray, pitch_m: float, base_m: float = DEFAULT_BASE_M) -> HeightFieldMesh:
+def tops_um(heights_m: np.ndarray, base_m: float, z_grid_m: float | None = None) -> np.ndarray:
+    """Pixel tops above the substrate (µm, float64, shape of ``heights_m``): base + height.
+
+    With a slicing grid ``z_grid_m`` (m) every top must be a whole number k of slices (up to float rounding);
+    it is then computed once from the integer k (:func:`~quaton_fab.fab.printer.grid_um`), so a top of 24
+    slices of 100 nm is 2.4 exactly and its float32 is the float32 nearest to 2.4.
+
+    Raises:
+        StlError: a top that is not on the grid (the heights were not snapped to it).
+    """
+    total_m = float(base_m) + np.asarray(heights_m, dtype=np.float64)
+    if z_grid_m is None:
+        return total_m * _UM_PER_M
+    step_m = length_m(z_grid_m, "z_grid_m", error=StlError)
+    off = ~on_grid(total_m, step_m)
+    if np.any(off):
+        bad = tuple(int(i) for i in np.argwhere(off)[0])
+        raise StlError(
+            f"top {total_m[bad] * 1e6:.6g} um at pixel {bad} is not a whole number of {step_m * 1e9:.4g} nm slices"
+        )
+    return grid_um(slice_counts(total_m, step_m), step_m)
+
+
+def height_field_mesh(
+    heights_m: np.ndarray, pitch_m: float, base_m: float = DEFAULT_BASE_M, z_grid_m: float | None = None
+) -> HeightFieldMesh:
     """Closed, edge-manifold mesh of one mask (see the module docstring for frame and method).
 
     Args:
         heights_m: (N, N) or (R, C) heights above the base slab, metres, >= 0.
         pitch_m: pixel pitch, metres, > 0.
         base_m: base slab thickness, metres, > 0.
+        z_grid_m: slicing grid (m) every top (base + height) lies on, or None for exact heights
+            (see :func:`tops_um`).
 
     Returns:
         HeightFieldMesh in µm with outward winding.
     """
     heights_m = _check_heights(heights_m)
     pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
-    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
+    length_m(base_m, "base_m", error=StlError)
     n_rows, n_cols = heights_m.shape
-    zs_um, levels = _z_levels(base_um + heights_m * _UM_PER_M)
+    zs_um, levels = _z_levels(tops_um(heights_m, base_m, z_grid_m))
     xs_um = np.arange(n_cols + 1) * pitch_um
     ys_um = (n_rows - np.arange(n_rows + 1)) * pitch_um
     return _lattice_mesh(levels, zs_um, xs_um, ys_um)
@@ -622,7 +664,11 @@ def _write_binary_stl(path: str | os.PathLike[str], meshes: Sequence[HeightField
 
 
 def write_stl(
-    path: str | os.PathLike[str], heights_m: np.ndarray, pitch_m: float, base_m: float = DEFAULT_BASE_M
+    path: str | os.PathLike[str],
+    heights_m: np.ndarray,
+    pitch_m: float,
+    base_m: float = DEFAULT_BASE_M,
+    z_grid_m: float | None = None,
 ) -> dict:
     """Write one mask as a watertight binary STL in µm (written to a temporary name, then renamed).
 
@@ -631,13 +677,14 @@ def write_stl(
         heights_m: (N, N) heights above the base, metres.
         pitch_m: pixel pitch, metres.
         base_m: base slab thickness, metres, > 0 (default 2 µm).
+        z_grid_m: slicing grid (m) every top lies on (vertices built from whole slice counts), or None.
 
     Returns:
         Stats: path, watertight (exact edge check, :meth:`HeightFieldMesh.is_watertight`), triangles,
         naive_triangles (12 per pixel), file_bytes, saddle_corners, saddle_offset_um, size_um (x, y, z
         extent), base_um, units.
     """
-    result = height_field_mesh(heights_m, pitch_m, base_m)
+    result = height_field_mesh(heights_m, pitch_m, base_m, z_grid_m)
     n_rows, n_cols = np.asarray(heights_m).shape
     watertight = result.is_watertight()
     if not watertight:
@@ -743,111 +790,3 @@ def read_stl_heights(
         bad = int(pixel[starts[np.argmax(high_um - low_um)]])
         raise StlError(f"STL {str(path)!r} has two different tops over pixel (row {bad // n}, col {bad % n})")
     return (low_um.reshape(n, n) - base_um) / _UM_PER_M
-
-
-# ---------------------------------------------------------------------------------------------- stack
-
-
-def _stack_edges_um(count: int, pitch_um: float, frame_um: float, pillar_um: float) -> np.ndarray:
-    """Cell edges (µm, increasing) of a plate: frame (gap, pillar, gap), ``count`` pixels, frame mirrored."""
-    inset_um = (frame_um - pillar_um) / 2.0
-    before_um = np.array([-frame_um, -frame_um + inset_um, -inset_um])
-    after_um = count * pitch_um + np.array([inset_um, frame_um - inset_um, frame_um])
-    return np.concatenate([before_um, np.arange(count + 1) * pitch_um, after_um])
-
-
-def write_stack_stl(
-    path: str | os.PathLike[str],
-    heights_m: Sequence[np.ndarray],
-    pitch_m: float,
-    base_m: float = DEFAULT_BASE_M,
-    spacing_m: float | None = None,
-    *,
-    pillar_m: float | None = None,
-    frame_m: float | None = None,
-) -> dict:
-    """Write a printable assembly of all masks as one multi-body binary STL (µm, z up).
-
-    Layout: mask l (0-based) is a plate whose slab spans z = l·spacing .. l·spacing + base, with the
-    relief on top, so consecutive relief planes are ``spacing`` apart; mask 1 is at the bottom (light
-    travels +z). Each plate is widened by a frame of width ``frame_m`` (default 2 x pillar) around the
-    optical aperture (frame top = slab top); x = 0, y = 0 stays the aperture's lower-left corner.
-    Four square pillars of side ``pillar_m`` (default max(5 µm, aperture/10)) stand on the frame corners of
-    every plate but the last, and reach ``base/2`` into the slab of the plate above, so the bodies
-    overlap (slicers print their union). The four sides between pillars stay open for developer drainage.
-
-    Bodies: one per plate (the plate with its pillars is one height field, hence watertight on its
-    own). The file as a whole is a set of L closed bodies that overlap only at the pillar joints.
-
-    Returns:
-        Stats: path, watertight (every body passes the exact edge check), bodies, triangles,
-        naive_triangles, file_bytes, plate_z_um, pillar_um, frame_um, spacing_um, size_um, units.
-    """
-    if len(heights_m) < 1:
-        raise StlError("write_stack_stl needs at least one height map")
-    maps = [_check_heights(h, f"heights_m[{index}]") for index, h in enumerate(heights_m)]
-    shapes = {m.shape for m in maps}
-    if len(shapes) != 1:
-        raise StlError(f"all height maps must have the same shape, got {sorted(shapes)}")
-    pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
-    base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
-    n_rows, n_cols = maps[0].shape
-    aperture_um = max(n_rows, n_cols) * pitch_um
-    tallest_um = base_um + max(float(m.max()) for m in maps) * _UM_PER_M
-    if spacing_m is None:
-        if len(maps) > 1:
-            raise StlError("spacing_m is required for a stack of more than one mask")
-        spacing_um = 2 * tallest_um
-    else:
-        spacing_um = length_m(spacing_m, "spacing_m", error=StlError) * _UM_PER_M
-    if len(maps) > 1 and spacing_um <= tallest_um:
-        raise StlError(
-            f"spacing_m = {spacing_um:.6g} um must exceed the tallest plate ({tallest_um:.6g} um incl. base)"
-        )
-    if pillar_m is None:
-        pillar_um = max(_MIN_PILLAR_UM, 0.1 * aperture_um)
-    else:
-        pillar_um = length_m(pillar_m, "pillar_m", error=StlError) * _UM_PER_M
-    if frame_m is None:
-        frame_um = 2.0 * pillar_um
-    else:
-        frame_um = length_m(frame_m, "frame_m", error=StlError) * _UM_PER_M
-    if frame_um <= pillar_um:
-        raise StlError(f"frame_m ({frame_um:.6g} um) must be wider than pillar_m ({pillar_um:.6g} um)")
-    xs_um = _stack_edges_um(n_cols, pitch_um, frame_um, pillar_um)
-    ys_um = _stack_edges_um(n_rows, pitch_um, frame_um, pillar_um)[::-1]  # row edges, y decreasing
-    parts = []
-    plate_floors_um = []
-    for index, plate_m in enumerate(maps):
-        floor_um = index * spacing_um
-        plate_floors_um.append(floor_um)
-        tops_um = np.full((n_rows + 6, n_cols + 6), floor_um + base_um)
-        tops_um[3:-3, 3:-3] = floor_um + base_um + plate_m * _UM_PER_M
-        if index < len(maps) - 1:  # pillars up to half-way into the next plate's slab
-            tops_um[np.ix_([1, n_rows + 4], [1, n_cols + 4])] = floor_um + spacing_um + base_um / 2.0
-        zs_um, levels = _z_levels(tops_um, floor_um=floor_um)
-        parts.append(_lattice_mesh(levels, zs_um, xs_um, ys_um))
-    watertight = [part.is_watertight() for part in parts]
-    if not all(watertight):
-        logger.warning("stack %s: bodies %s are not watertight", path, [i for i, ok in enumerate(watertight) if not ok])
-    size_bytes = _write_binary_stl(path, parts, "quaton-fab stack (um)")
-    stats = {
-        "path": str(path),
-        "watertight": all(watertight),
-        "bodies": len(parts),
-        "triangles": int(sum(p.faces.shape[0] for p in parts)),
-        "naive_triangles": 12 * n_rows * n_cols * len(parts),
-        "file_bytes": size_bytes,
-        "plate_z_um": plate_floors_um,
-        "pillar_um": pillar_um,
-        "frame_um": frame_um,
-        "spacing_um": spacing_um,
-        "size_um": [
-            float(xs_um[-1] - xs_um[0]),
-            float(ys_um[0] - ys_um[-1]),
-            float((len(maps) - 1) * spacing_um + tallest_um),
-        ],
-        "units": "um",
-    }
-    logger.info("wrote stack %s: %d bodies, %d triangles", path, stats["bodies"], stats["triangles"])
-    return stats
