@@ -67,6 +67,8 @@ __all__ = [
     "parse_magnitude",
     "vaccination_magnitudes",
     "step_generator",
+    "trial_generator",
+    "PERTURBATION_MODEL",
     "ToleranceRun",
     "run_tolerance",
     "tolerance_markdown",
@@ -453,7 +455,7 @@ def perturbed_relief(relief: Relief, draw: PerturbationDraw, max_height_m: float
     out = dataclasses.replace(relief, level_heights_m=heights, n_material=n) if (
         draw.height_scale != 1.0 or draw.delta_n != 0.0) else relief
     top = out.top_m
-    if max_height_m > top * (1.0 + 1e-9):
+    if max_height_m > top * (1.0 + 1e-5):  # beyond float32 rounding of the top level (1e-5: 10 pm per µm)
         step = out.max_slice_m or float(np.min(np.diff(np.unique((0.0, *heights)))))
         count = math.ceil((max_height_m - top) / step - 1e-9)
         extra_top = top + count * step
