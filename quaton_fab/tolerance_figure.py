@@ -35,7 +35,7 @@ def plot_tolerance(result: dict[str, Any], path: str | Path) -> Path:
         mean = np.array([nominal] + [r["mean"] for r in sel])
         p5 = np.array([nominal] + [r["p5"] for r in sel])
         trials = max(r["trials"] for r in sel)
-        ax.plot(x, mean, "o-", color="C0", label=f"mean ({trials} trials)")
+        ax.plot(x, mean, "o-", color="C0", label=f"mean ({trials} trial{'s' if trials != 1 else ''})")
         ax.plot(x, p5, "s--", color="C3", label="5th percentile")
         ax.axhline(nominal, color="0.5", lw=0.8)
         ax.axhline(nominal - loss, color="C2", lw=0.8, ls=":", label=f"nominal − {loss:g}")
