@@ -748,6 +748,7 @@ def tolerance(
     blur: Annotated[Optional[str], typer.Option(help="Pixel rounding (Gaussian σ) list, e.g. 85nm,170nm,340nm.")] = None,
     index: Annotated[Optional[str], typer.Option(help="σ list of the material index error, e.g. 0.0025,0.005,0.01.")] = None,
     combined: Annotated[str, typer.Option(help="Also every error at once at its default × these factors ('' for none).")] = "0.5,1,2",
+    oversample: Annotated[Optional[int], typer.Option(help="Finer reference sampling than the rule (sub-pixel shifts and rounding are resolved on a finer grid).", min=1)] = None,
     out: Annotated[Optional[Path], typer.Option(help="Folder for tolerance.json/.md/.png (default DESIGN_DIR/tolerance).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing result files.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
@@ -793,7 +794,10 @@ def tolerance(
 
         sheet = read_fab_sheet(export_dir)
         check_sheet(sheet, design, export_dir)
-    fid = reference_fidelity(design) if fidelity is ToleranceFidelity.reference else design_fidelity(design)
+    if oversample is not None and fidelity is not ToleranceFidelity.reference:
+        fail("--oversample refines the reference fidelity; drop it or use --fidelity reference")
+    fid = (reference_fidelity(design, oversample=oversample) if fidelity is ToleranceFidelity.reference
+           else design_fidelity(design))
     if fid.relief is None:
         fail("the design was trained with thin masks; use --fidelity reference (the printed relief)")
     console.print(f"[dim]{fid.label}:[/] {q(fid.describe(design.geometry))}", highlight=False, soft_wrap=True)
