@@ -209,6 +209,14 @@ def train(
     medium: Annotated[Optional[str], typer.Option(help="Surrounding medium: air, water, oil or an index.")] = None,
     z_step: Annotated[Optional[str], typer.Option("--z-step", help="Printer height step; levels snapped to it (needs --material).")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu or cuda.")] = None,
+    vaccinate: Annotated[Optional[str], typer.Option(help="Vaccinated training: draw fabrication errors for every batch from this named set (2pp: every error at its two-photon literature default; 2pp-placement: shift, rotation, spacing). See `quaton-fab tolerance`.")] = None,
+    vaccinate_height_scale: Annotated[Optional[str], typer.Option("--vaccinate-height-scale", help="σ of the global height scale, e.g. 3%.")] = None,
+    vaccinate_height_noise: Annotated[Optional[str], typer.Option("--vaccinate-height-noise", help="σ of per-pixel height noise, e.g. 20nm.")] = None,
+    vaccinate_shift: Annotated[Optional[str], typer.Option("--vaccinate-shift", help="σ of each mask's lateral shift, e.g. 0.5um or 1px.")] = None,
+    vaccinate_rotation: Annotated[Optional[str], typer.Option("--vaccinate-rotation", help="σ of each mask's rotation, e.g. 0.5deg.")] = None,
+    vaccinate_spacing: Annotated[Optional[str], typer.Option("--vaccinate-spacing", help="σ of each gap, relative, e.g. 2%.")] = None,
+    vaccinate_blur: Annotated[Optional[str], typer.Option("--vaccinate-blur", help="Pixel rounding (Gaussian σ), e.g. 170nm.")] = None,
+    vaccinate_index: Annotated[Optional[str], typer.Option("--vaccinate-index", help="σ of the material index error, e.g. 0.005.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (design, checkpoint, figures).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing run directory.")] = False,
@@ -270,6 +278,13 @@ def train(
             device=device,
         )
         config = make_preset(preset, **overrides)
+        vaccination = _vaccination(vaccinate, {
+            "height-scale": vaccinate_height_scale, "height-noise": vaccinate_height_noise,
+            "shift": vaccinate_shift, "rotation": vaccinate_rotation, "spacing": vaccinate_spacing,
+            "blur": vaccinate_blur, "index": vaccinate_index,
+        }, config.pitch_m)
+        if vaccination is not None:
+            config = config.replace(vaccinate=vaccination)
 
     for warning in config.physics_problems()[1]:
         err_console.print(f"[yellow]warning:[/] {q(_option_names(warning))}", highlight=False)
@@ -312,6 +327,23 @@ def train(
     _print_metrics(design)
     console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
     console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then [bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")
+
+
+def _vaccination(name: Optional[str], texts: dict[str, Optional[str]], pitch_m: float) -> Optional[dict[str, Any]]:
+    """``--vaccinate NAME`` and ``--vaccinate-ERROR`` values → the config's ``vaccinate`` entry (None: plain)."""
+    from quaton_fab.tolerance import ToleranceError, parse_magnitude, vaccination_magnitudes
+
+    given = {key: text for key, text in texts.items() if text is not None}
+    if name is None and not given:
+        return None
+    try:
+        overrides = {key: parse_magnitude(key, text, pitch_m=pitch_m) for key, text in given.items()}
+        mags = vaccination_magnitudes(name, overrides)
+    except ToleranceError as exc:
+        fail(f"--vaccinate: {exc}")
+    if mags.is_zero:
+        fail("--vaccinate: every error magnitude is 0; drop --vaccinate for a plain run")
+    return {"set": name, "magnitudes": mags.to_dict()}
 
 
 def _oversample(text: Optional[str]) -> int | str | None:
@@ -359,6 +391,13 @@ def _print_config(config: Any, network: Any) -> None:
         ("light", f"λ0 {format_length(config.wavelength_m)}, medium {config.medium or config.n_medium}"),
         ("optimiser", f"Adam lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"),
     ]
+    if config.vaccinate is not None:
+        from quaton_fab.tolerance import ERRORS
+
+        mags = config.vaccinate["magnitudes"]
+        rows.append(("vaccination", f"set {config.vaccinate['set'] or '(custom)'}: " + ", ".join(
+            f"{name} {spec.display(mags[spec.field]):g} {spec.unit}" for name, spec in ERRORS.items()
+            if mags.get(spec.field))))
     for key, value in rows:
         table.add_row(f"[dim]{key}[/]", q(value))
     console.print(table)
@@ -673,6 +712,140 @@ def verify(
         fail("verification failed: " + "; ".join(report.failures()), 1)
     console.print("[green]verified:[/] the exported files, simulated as the printed object, reproduce the design "
                   f"within {report.tolerance:.4f} {report.metric_name}.")
+
+
+# ---------------------------------------------------------------------------------------------------- tolerance
+class ToleranceFidelity(str, Enum):
+    reference = "reference"
+    design = "design"
+
+
+class Criterion(str, Enum):
+    p5 = "p5"
+    mean = "mean"
+
+
+def _magnitudes(name: str, text: Optional[str], pitch_m: float) -> list[float]:
+    """A comma-separated magnitude list of one error (default: its literature default × 0.5, 1, 2)."""
+    from quaton_fab.tolerance import ERRORS, ToleranceError, parse_magnitude
+
+    if text is None:
+        return [ERRORS[name].default * f for f in (0.5, 1.0, 2.0)]
+    parts = [p for p in text.split(",") if p.strip()]
+    if not parts:
+        fail(f"--{name} needs at least one magnitude, got {text!r}")
+    try:
+        return [parse_magnitude(name, p, pitch_m=pitch_m) for p in parts]
+    except ToleranceError as exc:
+        fail(f"--{name}: {exc}")
+
+
+@app.command()
+@user_errors
+def tolerance(
+    design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
+    export_dir: Annotated[Optional[Path], typer.Argument(help="Optional export directory: the acceptance tolerances are written into its fab sheet.")] = None,
+    trials: Annotated[int, typer.Option(help="Prints drawn per magnitude (the deterministic blur is simulated once).", min=1)] = 4,
+    seed: Annotated[int, typer.Option(help="Monte-Carlo seed.")] = 0,
+    samples: Annotated[int, typer.Option(help="Test samples simulated per print.", min=1)] = 300,
+    loss: Annotated[Optional[float], typer.Option(help="Allowed loss of the metric (default 0.01 accuracy = 1 point, 0.02 SSIM).")] = None,
+    criterion: Annotated[Criterion, typer.Option(help="p5: the 5th percentile of the trials must stay within the loss; mean: their mean.")] = Criterion.p5,
+    fidelity: Annotated[ToleranceFidelity, typer.Option(help="reference: the printed object (sampling rule, converged relief slicing; default); design: the design's own training model (faster).")] = ToleranceFidelity.reference,
+    errors: Annotated[Optional[str], typer.Option(help="Errors to sweep, comma-separated (default all): height-scale, height-noise, shift, rotation, spacing, blur, index.")] = None,
+    height_scale: Annotated[Optional[str], typer.Option("--height-scale", help="σ list of the global height scale, e.g. 1%,3%,5% (default 1.5%,3%,6%).")] = None,
+    height_noise: Annotated[Optional[str], typer.Option("--height-noise", help="σ list of per-pixel height noise, e.g. 10nm,20nm,40nm.")] = None,
+    shift: Annotated[Optional[str], typer.Option(help="σ list of each mask's lateral shift (x and y), e.g. 0.25um,0.5um,1um or 1px.")] = None,
+    rotation: Annotated[Optional[str], typer.Option(help="σ list of each mask's rotation in degrees, e.g. 0.25,0.5,1.")] = None,
+    spacing: Annotated[Optional[str], typer.Option(help="σ list of each gap, relative, e.g. 1%,2%,4%.")] = None,
+    blur: Annotated[Optional[str], typer.Option(help="Pixel rounding (Gaussian σ) list, e.g. 85nm,170nm,340nm.")] = None,
+    index: Annotated[Optional[str], typer.Option(help="σ list of the material index error, e.g. 0.0025,0.005,0.01.")] = None,
+    combined: Annotated[str, typer.Option(help="Also every error at once at its default × these factors ('' for none).")] = "0.5,1,2",
+    oversample: Annotated[Optional[int], typer.Option(help="Finer reference sampling than the rule (sub-pixel shifts and rounding are resolved on a finer grid).", min=1)] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for tolerance.json/.md/.png (default DESIGN_DIR/tolerance).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite existing result files.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Monte-Carlo re-simulation of the printed object under fabrication errors; the largest error of each kind
+    that keeps the metric within the allowed loss (written into the fab sheet with EXPORT_DIR)."""
+    import json
+
+    from quaton_fab.design import Design
+    from quaton_fab.fileio import atomic_write_bytes
+    from quaton_fab.tolerance import ERRORS, run_tolerance, tolerance_markdown, tolerance_sheet_entry
+    from quaton_fab.tolerance_figure import plot_tolerance
+    from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
+
+    from .progress import eval_progress
+
+    design = Design.load(design_dir)
+    names = list(ERRORS) if errors is None else [e.strip() for e in errors.split(",") if e.strip()]
+    for name in names:
+        if name not in ERRORS:
+            fail(f"--errors: unknown error {name!r}; use {', '.join(ERRORS)}")
+    texts = {"height-scale": height_scale, "height-noise": height_noise, "shift": shift, "rotation": rotation,
+             "spacing": spacing, "blur": blur, "index": index}
+    sweeps = {name: _magnitudes(name, texts[name], design.geometry.pitch_m) for name in names}
+    try:
+        factors = [float(f) for f in combined.split(",") if f.strip()]
+    except ValueError:
+        fail(f"--combined must be comma-separated numbers, got {combined!r}")
+    if any(not (f >= 0 and f < 1e3) for f in factors):
+        fail(f"--combined factors must be finite numbers >= 0, got {combined!r}")
+    if loss is not None and not (0 <= loss <= 1):
+        fail(f"--loss must be in [0, 1], got {loss}")
+    target = out or Path(design_dir) / "tolerance"
+    files = {k: target / f"tolerance.{k}" for k in ("json", "md", "png")}
+    if not force:
+        clash = next((p for p in files.values() if p.exists()), None)
+        if clash is not None:
+            fail(f"{clash} already exists; use --force to overwrite it or another --out")
+    sheet = None
+    if export_dir is not None:  # check the export before minutes of simulation
+        from quaton_fab.fab.sheet import read_fab_sheet
+        from quaton_fab.fab.sheet_check import check_sheet
+
+        sheet = read_fab_sheet(export_dir)
+        check_sheet(sheet, design, export_dir)
+    if oversample is not None and fidelity is not ToleranceFidelity.reference:
+        fail("--oversample refines the reference fidelity; drop it or use --fidelity reference")
+    fid = (reference_fidelity(design, oversample=oversample) if fidelity is ToleranceFidelity.reference
+           else design_fidelity(design))
+    if fid.relief is None:
+        fail("the design was trained with thin masks; use --fidelity reference (the printed relief)")
+    console.print(f"[dim]{fid.label}:[/] {q(fid.describe(design.geometry))}", highlight=False, soft_wrap=True)
+    progress, update = eval_progress(console, "tolerance Monte-Carlo (prints simulated)")
+    with progress:
+        run = run_tolerance(design, sweeps, trials=trials, seed=seed, samples=samples, fidelity=fid,
+                            allowed_loss=loss, criterion=criterion.value, combined_factors=factors, device=device,
+                            progress=lambda done, total, label: update(done, total))
+    result = run.to_dict()
+    table = Table(title=f"{q(design_dir)}: {run.metric} under fabrication errors ({run.trials} trials, "
+                        f"{run.samples} samples, {run.fidelity} fidelity; nominal {run.nominal:.4f})")
+    for col in ("error", "σ", "trials", f"mean {run.metric}", "5th pct", "min", "within loss"):
+        table.add_column(col, justify="right")
+    for r in run.rows:
+        table.add_row(q(r["error"]), f"{r['magnitude']:g} {q(r['unit'])}", str(r["trials"]), f"{r['mean']:.4f}",
+                      f"{r['p5']:.4f}", f"{r['min']:.4f}", "[green]yes[/]" if r["within"] else "[red]no[/]")
+    console.print(table)
+    limits = Table(title=f"acceptance tolerances ({run.criterion} within −{run.allowed_loss:g} {run.metric})")
+    for col in ("error", "largest σ within the loss", "source"):
+        limits.add_column(col, overflow="fold")
+    for lim in run.limits():
+        value = lim["max_magnitude"]
+        limits.add_row(q(lim["error"]), "[red]< smallest swept[/]" if value is None else f"{value:g} {q(lim['unit'])}",
+                       q(lim["source"]))
+    console.print(limits)
+    atomic_write_bytes(files["json"], (json.dumps(result, indent=2, allow_nan=False) + "\n").encode())
+    atomic_write_bytes(files["md"], tolerance_markdown(run).encode())
+    plot_tolerance(result, files["png"])
+    for path in files.values():
+        console.print(f"  wrote {q(path)}")
+    if export_dir is not None:
+        from quaton_fab.fab.sheet import record_tolerance
+
+        record_tolerance(export_dir, tolerance_sheet_entry(run))
+        console.print(f"[dim]acceptance tolerances recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")
+    console.print(f"{run.time_s:.0f} s for {sum(r['trials'] for r in run.rows) + 1} simulated prints.")
 
 
 # Commands that live in their own modules register themselves on `app` when imported.

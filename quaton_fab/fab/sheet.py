@@ -260,6 +260,7 @@ def render_fab_sheet_md(sheet: dict) -> str:
             ["total gap (tolerance)", f"{ver['total_gap']:+.4f} (−{ver['tolerance']:.4f})"],
             ["result", "PASSED" if ver["passed"] else "FAILED: " + "; ".join(ver.get("problems", []))],
         ])
+    lines += _tolerance_md(sheet.get("tolerance"))
     lines += ["", _summary_line(sheet)]
     layer_map = sheet["extra"].get("layer_map")
     if layer_map:
@@ -278,6 +279,28 @@ def render_fab_sheet_md(sheet: dict) -> str:
             [k, v if isinstance(v, (str, int, float)) else f"see fab_sheet.json → extra.{k}"] for k, v in other.items()
         ])
     return "\n".join(lines) + "\n"
+
+
+def _tolerance_md(tol: Mapping[str, object] | None) -> list[str]:
+    """The acceptance tolerances recorded by ``quaton-fab tolerance`` (empty when none)."""
+    if not tol:
+        return []
+    lines = ["", "## Fabrication tolerances", "",
+             f"Largest error magnitude (σ of the random draw; blur: the Gaussian σ) keeping the {tol['metric']} within "
+             f"{tol['allowed_loss']} of the nominal print: {tol['trials']} trials on {tol['samples']} test samples, "
+             f"seed {tol['seed']}, fidelity {tol['fidelity']}.", ""]
+    lines += _table(["error", "largest magnitude", "source"], [
+        [r["error"], "below the smallest swept" if r["max_magnitude"] is None
+         else f"{r['max_magnitude']:g} {r['unit']}", r["source"]] for r in tol["rows"]
+    ])
+    return lines
+
+
+def record_tolerance(export_dir: str | os.PathLike, tolerance: Mapping[str, object]) -> dict[str, Path]:
+    """Store acceptance tolerances (``quaton_fab.tolerance.tolerance_sheet_entry``) in the export's fab sheet."""
+    sheet = read_fab_sheet(export_dir)
+    sheet["tolerance"] = dict(tolerance)
+    return write_fab_sheet(export_dir, sheet)
 
 
 def _summary_line(sheet: dict) -> str:

@@ -190,6 +190,8 @@ class DiffractiveNetwork(nn.Module):
         relief: optional printed relief (:class:`~quaton_fab.optics.relief.Relief`). None: thin masks
             (``exp(iφ)`` in one plane). Given: each mask is propagated through as a multislice relief, the
             hops between reference planes shortened by the base slab and the relief region.
+        distances_m: optional ``layers + 1`` hops (m) replacing ``geometry.distances_m()`` (d_in, each gap,
+            d_out), e.g. a print whose gaps differ from the design spacing (tolerance analysis).
     """
 
     def __init__(
@@ -199,6 +201,7 @@ class DiffractiveNetwork(nn.Module):
         *,
         generator: torch.Generator | None = None,
         relief: Relief | None = None,
+        distances_m: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(geometry, Geometry):
@@ -207,11 +210,21 @@ class DiffractiveNetwork(nn.Module):
             raise GeometryError(f"relief must be a Relief or None, got {type(relief).__name__}")
         self.geometry = geometry
         self.relief = relief
+        if distances_m is None:
+            distances = geometry.distances_m()
+        else:
+            distances = tuple(distances_m)
+            if len(distances) != geometry.layers + 1:
+                raise GeometryError(f"got {len(distances)} distances for {geometry.layers} layers (expected "
+                                    f"{geometry.layers + 1}: d_in, the gaps, d_out)")
+            for index, d in enumerate(distances):
+                _distance(f"distance {index}", d)
+            distances = tuple(float(d) for d in distances)
         # every hop as (medium, slab) between phase screens (validated once: a gap must hold the printed part)
         if relief is None:
-            self._hops = tuple((d, 0.0) for d in geometry.distances_m())
+            self._hops = tuple((d, 0.0) for d in distances)
         else:
-            self._hops = relief.hop_layers_m(geometry.distances_m())
+            self._hops = relief.hop_layers_m(distances)
         if phase_modules is None:
             phase_modules = [FreePhase(geometry.neurons, generator=generator) for _ in range(geometry.layers)]
         if len(phase_modules) != geometry.layers:
@@ -238,6 +251,15 @@ class DiffractiveNetwork(nn.Module):
             shape = tuple(phases.shape) if isinstance(phases, torch.Tensor) else type(phases).__name__
             raise GeometryError(f"phases have shape {shape}, expected a real tensor of shape {expected}")
         return phases
+
+    def _checked_heights(self, heights_m: torch.Tensor) -> torch.Tensor:
+        """Return ``heights_m`` if it is real ``(L, N, N)`` or ``(L, N·s, N·s)``, else raise GeometryError."""
+        g = self.geometry
+        if isinstance(heights_m, torch.Tensor) and not heights_m.is_complex() and tuple(heights_m.shape) == (
+            g.layers, g.sim_pixels, g.sim_pixels
+        ):
+            return heights_m
+        return self._checked_phases(heights_m)
 
     def _spectrum(self, hop: int, field: torch.Tensor) -> AngularSpectrum:
         """The (cached, shared) propagator of hop ``hop`` (0 … L) on this field's grid/dtype/device."""
@@ -268,8 +290,10 @@ class DiffractiveNetwork(nn.Module):
         Args:
             field: input-plane field ``(..., N·s, N·s)``, complex64 or complex128 (real is promoted).
             phases: optional ``(L, N, N)`` radians replacing the phase modules (re-simulating exported masks).
-            heights_m: relief model only: optional ``(L, N, N)`` relief heights (m) above the base, replacing
-                the heights derived from the phases (re-simulating heights read back from files).
+            heights_m: relief model only: optional relief heights (m) above the base, replacing the heights
+                derived from the phases: ``(L, N, N)`` per neuron (re-simulating heights read back from files) or
+                ``(L, N·s, N·s)`` per simulation pixel (a relief perturbed below the pixel scale, e.g. shifted
+                or rounded; see :mod:`quaton_fab.tolerance`).
         """
         g = self.geometry
         grid = (g.sim_pixels, g.sim_pixels)
@@ -294,8 +318,9 @@ class DiffractiveNetwork(nn.Module):
                 phases.to(device=field.device, dtype=real_dtype), g.wavelength_m, g.n_medium
             )
         else:
-            heights_m = self._checked_phases(heights_m).to(device=field.device, dtype=real_dtype)
-        heights_m = upsample_neurons(heights_m, g.oversample)
+            heights_m = self._checked_heights(heights_m).to(device=field.device, dtype=real_dtype)
+        if tuple(heights_m.shape[-2:]) != grid:
+            heights_m = upsample_neurons(heights_m, g.oversample)
         relief = get_relief_propagator(
             self.relief, grid, float(g.sim_pitch_m), float(g.wavelength_m), float(g.n_medium), field.dtype,
             field.device, False,

@@ -98,6 +98,9 @@ class TrainConfig:
     eval_batch_size: int = 256
     device: str = "auto"
     threads: int | None = None
+    #: Vaccinated training (None: plain): ``{"set": name or None, "magnitudes": {field: value}}``, the
+    #: fabrication errors of :mod:`quaton_fab.tolerance` drawn afresh for every training batch (seeded).
+    vaccinate: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.level_phases_rad is not None:
@@ -201,6 +204,22 @@ class TrainConfig:
         refusals, _ = self.physics_problems()
         if refusals:
             raise ConfigError(refusals[0])
+        if self.vaccinate is not None:
+            self._validate_vaccination()
+
+    def _validate_vaccination(self) -> None:
+        """Vaccination settings: a mapping ``{"set", "magnitudes"}`` of valid magnitudes, relief model only."""
+        from quaton_fab.tolerance import ErrorMagnitudes, ToleranceError
+
+        v = self.vaccinate
+        if not isinstance(v, dict) or set(v) != {"set", "magnitudes"} or not isinstance(v["magnitudes"], dict):
+            raise ConfigError(f"vaccinate must be {{'set': name, 'magnitudes': {{...}}}}, got {v!r}")
+        try:
+            ErrorMagnitudes.from_dict(v["magnitudes"])
+        except ToleranceError as exc:
+            raise ConfigError(f"vaccinate: {exc}") from None
+        if self.model != "relief":
+            raise ConfigError("vaccinated training perturbs the printed relief: it needs the relief model")
 
     def physics_problems(self) -> tuple[list[str], list[str]]:
         """(refusals, warnings) about the geometry's physics (see :mod:`quaton_fab.sanity`)."""
@@ -217,6 +236,8 @@ class TrainConfig:
         for key in ("level_range_rad", "level_phases_rad"):
             if out[key] is not None:
                 out[key] = list(out[key])
+        if out["vaccinate"] is None:
+            del out["vaccinate"]  # plain runs keep the dictionary (and design.json) they always had
         return out
 
     @classmethod

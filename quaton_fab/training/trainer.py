@@ -39,6 +39,7 @@ from quaton_fab.quant import LevelSet, make_quantizer
 from quaton_fab.resources import check_training_memory
 from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
+from quaton_fab.tolerance import draw_perturbation, perturbed_forward, step_generator
 from quaton_fab.training.evaluate import evaluate_network, resolve_device
 
 __all__ = [
@@ -429,6 +430,7 @@ class Trainer:
             log.info("resuming at epoch %d, step %d", start_epoch + 1, start_step)
 
         primary = task.primary_metric
+        vaccination = vaccination_of(cfg)
         train = data.train
         n_train = int(train.images.shape[0])
         steps = math.ceil(n_train / cfg.batch_size)
@@ -454,7 +456,12 @@ class Trainer:
                 images = train.images[idx].to(parts.device)
                 labels = train.labels[idx].to(parts.device)
                 field_in, input_phase = encoding.field_and_phase(images, cfg.neurons, network.geometry.oversample)
-                intensity = network(field_in)
+                if vaccination is None:
+                    intensity = network(field_in)
+                else:  # a fresh print drawn for this batch (seeded by its position: resume-safe)
+                    print_rng = step_generator(cfg.seed, epoch, step)
+                    draw = draw_perturbation(vaccination, cfg.layers, cfg.neurons, print_rng)
+                    intensity = perturbed_forward(network, field_in, draw)
                 loss = task.loss(intensity, labels, input_phase)
                 for q in network.phase_modules:
                     loss = loss + q.regularizer()
@@ -548,7 +555,7 @@ class Trainer:
                 "seed": cfg.seed,
                 **data.info,
             },
-            training={**cfg.to_dict(), "history": history, "torch": torch.__version__},
+            training={**cfg.to_dict(), **_vaccination_record(cfg), "history": history, "torch": torch.__version__},
             seed=cfg.seed,
             fabrication=parts.fabrication,
             relief=network.relief,
@@ -576,6 +583,32 @@ class Trainer:
             design.fp_phases_rad = network.current_phases().detach().cpu().numpy().astype(np.float64)
             design.validate()
         return design
+
+
+def vaccination_of(config: TrainConfig) -> Any:
+    """The :class:`~quaton_fab.tolerance.ErrorMagnitudes` a vaccinated run draws from, or None (plain run)."""
+    if config.vaccinate is None:
+        return None
+    from quaton_fab.tolerance import ErrorMagnitudes
+
+    return ErrorMagnitudes.from_dict(config.vaccinate["magnitudes"])
+
+
+def _vaccination_record(config: TrainConfig) -> dict[str, Any]:
+    """Provenance of a vaccinated run for design.json (empty for a plain run, whose record is unchanged)."""
+    if config.vaccinate is None:
+        return {}
+    from quaton_fab.tolerance import ERRORS, PERTURBATION_MODEL
+
+    mags = config.vaccinate["magnitudes"]
+    return {"vaccination": {
+        "model": PERTURBATION_MODEL,
+        "set": config.vaccinate["set"],
+        "magnitudes": {name: {"sigma": spec.display(mags.get(spec.field, 0.0)), "unit": spec.unit}
+                       for name, spec in ERRORS.items()},
+        "draws": "one print per training batch from numpy SeedSequence([seed, 0x7AC, epoch, step]); validation "
+                 "and test use the nominal print",
+    }}
 
 
 def _set_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, step: int, total: int) -> None:
