@@ -1,6 +1,6 @@
 """Write a copy of a design whose isolated pixels are majority-filtered (quaton_fab.fab.printability.clean_isolated).
 
-Usage: python benchmarks/clean_isolated.py SRC_DESIGN DST_DESIGN [--passes P]
+Usage: python benchmarks/clean_isolated.py SRC_DESIGN DST_DESIGN [--passes P] [--min-votes V]
 Then:  quaton-fab evaluate DST_DESIGN --fidelity reference   (and the same for SRC_DESIGN) to measure the cost.
 
 The copy keeps everything but the masks; its test metrics are removed (they belong to the original masks) and
@@ -34,12 +34,13 @@ def main() -> None:
     parser.add_argument("src", type=Path)
     parser.add_argument("dst", type=Path)
     parser.add_argument("--passes", type=int, default=1)
+    parser.add_argument("--min-votes", type=int, default=1, help="only pixels whose winning level has ≥ V of 4 votes")
     args = parser.parse_args()
     design = Design.load(args.src)
-    cleaned, changed = clean_isolated(design.level_indices, args.passes)
+    cleaned, changed = clean_isolated(design.level_indices, args.passes, args.min_votes)
     method = dict(design.method)
     method["postfilter"] = {"name": "majority filter of isolated pixels (4-neighbours, red-black order)",
-                            "passes": args.passes, "pixels_changed": changed}
+                            "passes": args.passes, "min_votes": args.min_votes, "pixels_changed": changed}
     primary = design.metrics.get("primary", "accuracy")
     copy = dataclasses.replace(design, level_indices=cleaned, method=method, metrics={"primary": primary})
     copy.save(args.dst)
@@ -48,12 +49,13 @@ def main() -> None:
         "source": str(args.src),
         "copy": str(args.dst),
         "passes": args.passes,
+        "min_votes": args.min_votes,
         "pixels_changed": changed,
         "pixels": int(cleaned.size),
         "before": summary(printability_report(design.level_indices, pitch)),
         "after": summary(printability_report(cleaned, pitch)),
     }
-    out = Path(__file__).parent / "results" / "clean_isolated.json"
+    out = Path(__file__).parent / "results" / f"clean_isolated_v{args.min_votes}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -224,7 +224,7 @@ def printability_report(level_indices: np.ndarray, pitch_m: float) -> dict:
     }
 
 
-def clean_isolated(levels: np.ndarray, passes: int = 1) -> tuple[np.ndarray, int]:
+def clean_isolated(levels: np.ndarray, passes: int = 1, min_votes: int = 1) -> tuple[np.ndarray, int]:
     """Majority filter of isolated pixels: each takes the most common level among its 4-neighbours.
 
     Ties go to the neighbour level nearest in index to the pixel's own, then to the lower one. A pass updates
@@ -234,6 +234,8 @@ def clean_isolated(levels: np.ndarray, passes: int = 1) -> tuple[np.ndarray, int
     Args:
         levels: (R, C) or (L, R, C) integer level map.
         passes: how many times to apply the filter (≥ 1).
+        min_votes: change an isolated pixel only when its winning level holds at least this many of its
+            4-neighbours (1: every isolated pixel; 4: only pixels enclosed by one level).
 
     Returns:
         (cleaned copy, number of pixels changed).
@@ -242,13 +244,15 @@ def clean_isolated(levels: np.ndarray, passes: int = 1) -> tuple[np.ndarray, int
     if a.ndim == 3:
         out, changed = [], 0
         for m in a:
-            c, n = clean_isolated(m, passes)
+            c, n = clean_isolated(m, passes, min_votes)
             out.append(c)
             changed += n
         return np.stack(out).astype(a.dtype), changed
     m = _check_map(a)
     if int(passes) != passes or passes < 1:
         raise PrintabilityError(f"passes must be an integer ≥ 1, got {passes!r}")
+    if min_votes not in (1, 2, 3, 4):
+        raise PrintabilityError(f"min_votes must be 1, 2, 3 or 4, got {min_votes!r}")
     n_levels = int(m.max()) + 1
     rr, cc = np.indices(m.shape)
     parity = (rr + cc) % 2
@@ -265,6 +269,7 @@ def clean_isolated(levels: np.ndarray, passes: int = 1) -> tuple[np.ndarray, int
                 ok = (r2 >= 0) & (r2 < m.shape[0]) & (c2 >= 0) & (c2 < m.shape[1])
                 np.add.at(votes, (m[r2[ok], c2[ok]], rr[ok], cc[ok]), 1)
             best = votes.max(axis=0)
+            iso &= best >= min_votes
             k = np.arange(n_levels)[:, None, None]
             # among the levels with the most votes: nearest in index, then lower (one score)
             score = np.where(votes == best[None], np.abs(k - m[None]) * (n_levels + 1) + k, np.iinfo(np.int64).max)
