@@ -11,8 +11,8 @@ File layout (library unit 1 µm, precision 1 nm, written with gdstk):
   level share one polygon with an explicit repetition: OASIS stores it compactly, GDSII expands it
   to one BOUNDARY per rectangle;
 * marks (``marks=True``) on ``mark_layer`` (100): an outline frame and four alignment crosses, all
-  outside the aperture, at least 2 pixels wide and at least 2 pixels away from it; a text label on ``label_layer`` (101) records levels, layer offset, level-0
-  handling and pitch;
+  outside the aperture, at least 2 pixels wide and at least 2 pixels away from it; a text label on
+  ``label_layer`` (101) records levels, layer offset, level-0 handling and pitch;
 * a ``TOP`` cell placing all masks side by side (left to right, mask 1 first) with a text label each.
 
 OASIS files also carry layer names ``LVLkk_h=<height>um`` (gdstk ``Library.layer_names``); GDSII has

@@ -14,8 +14,8 @@ itself (no physics). Definitions (pixel (row i, col j); neighbours outside the N
   unchanged). ``narrow_pixels`` counts the pixels of a level that lie in no 2×2 square of it (width 1).
 
 :func:`clean_isolated` is an optional post-filter: each isolated pixel takes the most common level among its
-4-neighbours (ties: the neighbour level nearest in index, then the lower; red-black order); it changes the design, so a cleaned
-design must be re-evaluated (``quaton-fab evaluate``) before it is exported.
+4-neighbours (ties: the neighbour level nearest in index, then the lower; red-black order); it changes the
+design, so a cleaned design must be re-evaluated (``quaton-fab evaluate``) before it is exported.
 """
 
 from __future__ import annotations

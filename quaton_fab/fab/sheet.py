@@ -192,7 +192,8 @@ def _fmt(value: object, digits: int = 4) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
-        return f"{value:.{digits}g}" if abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3) else f"{value:.{digits}f}"
+        tiny_or_huge = abs(value) >= 1e4 or (value != 0 and abs(value) < 1e-3)
+        return f"{value:.{digits}g}" if tiny_or_huge else f"{value:.{digits}f}"
     return str(value)
 
 
@@ -218,8 +219,8 @@ def conventions(sheet: dict) -> dict[str, str]:
     orientation = relief.get("orientation", "base-first")
     base_um = sheet["base_m"] * 1e6
     if orientation == "relief-first":
-        entry = (f"the relief tops: light meets the pillar tips first, crosses the relief, then the base slab, and leaves "
-                 f"through the bottom face (z = 0); in the STL frame it travels along −z")
+        entry = ("the relief tops: light meets the pillar tips first, crosses the relief, then the base slab, and "
+                 "leaves through the bottom face (z = 0); in the STL frame it travels along −z")
     else:
         entry = (f"the bottom face of the base slab (z = 0, the substrate side): light crosses the {base_um:.4g} µm "
                  "base, then the relief, and leaves through the pillar tops; in the STL frame it travels along +z")
@@ -382,10 +383,11 @@ def _marks_section(lines: list[str], sheet: dict) -> None:
     rows: list[list[object]] = []
     if marks:
         frame, crosses = marks["frame"], marks["crosses"]
+        outer = ", ".join(f"{v:.3f}" for v in frame["outer_square_um"])
         rows += [
-            [f"layer {marks['layer']}/{marks['datatype']}: frame", f"{frame['shape']}; bars {frame['bar_width_um']:.3f} µm "
-             f"wide ({marks['bar_width_px']:.2f} pixels), {frame['clearance_um']:.3f} µm ({marks['clearance_px']:.2f} "
-             f"pixels) clear of the aperture; outer square [{', '.join(f'{v:.3f}' for v in frame['outer_square_um'])}] µm"],
+            [f"layer {marks['layer']}/{marks['datatype']}: frame", f"{frame['shape']}; bars "
+             f"{frame['bar_width_um']:.3f} µm wide ({marks['bar_width_px']:.2f} pixels), {frame['clearance_um']:.3f} "
+             f"µm ({marks['clearance_px']:.2f} pixels) clear of the aperture; outer square [{outer}] µm"],
             [f"layer {marks['layer']}/{marks['datatype']}: alignment crosses", f"4 × {crosses['shape']}, "
              f"{crosses['size_um']:.3f} µm across, arms {crosses['arm_width_um']:.3f} µm wide, centred at "
              + "; ".join("(" + ", ".join(f"{c:.3f}" for c in xy) + ")" for xy in crosses["centres_um"]) + " µm"],
