@@ -167,3 +167,19 @@ def test_the_verify_result_is_recorded_and_rendered(export):
                                                                                    "training model")
     assert _row(md, "result") == "| result | PASSED |"
     assert read_fab_sheet(out)["verification"]["passed"] is True
+
+
+def test_an_edited_bmp_scale_is_refused_even_with_a_fresh_hash(design, tmp_path):
+    import json
+
+    from quaton_fab.fab.sheet_check import SHEET_HASH_KEY, VerifyError, sheet_digest
+
+    out = tmp_path / "e"
+    export_design(design, out, ExportOptions(formats=("bmp",)))
+    sheet = read_fab_sheet(out)
+    check_sheet(sheet, design, out)
+    sheet["extra"]["bmp"][0]["height_per_grey_nm"] *= 1.01
+    sheet[SHEET_HASH_KEY] = sheet_digest(sheet)
+    (out / "fab_sheet.json").write_text(json.dumps(sheet))
+    with pytest.raises(VerifyError, match="mask_1_height.bmp"):
+        check_sheet(read_fab_sheet(out), design, out)
