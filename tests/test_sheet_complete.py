@@ -115,6 +115,14 @@ def test_verify_reads_the_8bit_and_bmp_maps_back(design, export):
         assert np.max(np.abs(by_label[label].heights_m - np.asarray(result.table.snapped_height_m)[
             design.level_indices])) <= by_label[label].tolerance_m
     assert {"mask_*_height8.png", "mask_*_height.bmp"} <= set(by_label)
+    # the sheet's grey of each level is the grey in every file (Pillow's raw pixels): a dose table
+    from PIL import Image
+
+    for fmt, name in (("png", "mask_{}_height.png"), ("png8", "mask_{}_height8.png"), ("bmp", "mask_{}_height.bmp")):
+        greys = np.asarray(sheet["extra"]["grayscale"][fmt]["level_greys"])
+        for l, levels in enumerate(design.level_indices):
+            with Image.open(out / name.format(l + 1)) as im:
+                np.testing.assert_array_equal(np.asarray(im).astype(int), greys[levels])
 
 
 def test_keys_added_by_other_exporters_are_rendered():

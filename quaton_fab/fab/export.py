@@ -521,8 +521,10 @@ def _write_all(
         kwargs: dict[str, Any] = {"pitch_m": g.pitch_m, "invert": options.invert}
         if fmt != "bmp":
             kwargs["bit_depth"] = bits
-        if full:
+        if full:  # one scale for every mask: the tallest level is the top grey
             kwargs.update(full_scale=True, top_m=float(snapped.max()))
+        else:  # the whole-nm scale of the level table, so every mask's greys are the sheet's level greys
+            kwargs["scale_nm"] = int(round(scale_nm))
         for l in range(g.layers):
             path = folder / _GRAYSCALE_NAMES[fmt].format(l + 1)
             meta = {**write(path, heights[l], **kwargs), "file": path.name}
