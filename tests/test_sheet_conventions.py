@@ -41,6 +41,7 @@ def test_pixel_00_is_where_the_sheet_says_in_stl_gds_png_and_bmp(table, tmp_path
     stated = conventions(sheet)["pixel (0, 0)"]
     sq = pixel_square_um(0, 0, N, PITCH_M)
     assert _square_text(sq) in stated and _square_text(sq) in render_fab_sheet_md(sheet)
+    assert sheet["conventions"]["pixel (0, 0)"] == stated  # the JSON twin holds the same statements
     assert sq == pytest.approx([0.0, 3.0, 1.5, 4.5])
     heights = np.asarray(table.snapped_height_m)[LEVELS]
     # STL (numpy-stl): the only facets at the level-1 top cover exactly the stated square

@@ -128,7 +128,7 @@ def build_fab_sheet(
         "d_out_m": length_m(d_out_m, "d_out", allow_zero=True, error=SheetError),
     }
     checked = _check_checks(checks or {})
-    return {
+    sheet = {
         "schema": SHEET_SCHEMA,
         "version": SHEET_VERSION,
         "software": f"quaton-fab {__version__}",
@@ -155,6 +155,8 @@ def build_fab_sheet(
         "verification": None,
         "extra": dict(extra or {}),
     }
+    sheet["conventions"] = conventions(sheet)  # the Markdown's conventions, also in the machine-readable twin
+    return sheet
 
 
 def _json_default(obj: object) -> object:
@@ -531,7 +533,7 @@ def render_fab_sheet_md(sheet: dict) -> str:
              "Everything needed to print and check these files; fab_sheet.json holds the same in machine-readable "
              "form (SI units)."]
     _section(lines, "Conventions")
-    _kv(lines, [[k, v] for k, v in conventions(sheet).items()])
+    _kv(lines, [[k, v] for k, v in (sheet.get("conventions") or conventions(sheet)).items()])
     _section(lines, "Material and optics")
     _kv(lines, [
         ["material", mat["name"]],
