@@ -80,6 +80,8 @@ class Format(str, Enum):
     oas = "oas"
     png = "png"
     tiff = "tiff"
+    png8 = "png8"
+    bmp = "bmp"
     gwl = "gwl"
     all = "all"
 
@@ -611,7 +613,7 @@ def quantizers(
 @user_errors
 def export(
     design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
-    format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff, gwl or all.")] = Format.all,
+    format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff, png8 (8-bit full-scale PNG), bmp (8-bit full-scale BMP), gwl (Nanoscribe job) or all.")] = Format.all,
     material: Annotated[Optional[str], typer.Option(help="Material (see `quaton-fab materials`) or n=1.52; default: the one the design was trained for, else ip-dip.")] = None,
     medium: Annotated[Optional[str], typer.Option(help="air, water, oil or an index (default: the design's n_medium).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Base slab thickness under every pixel, e.g. 2um (default: the base the design was trained through, else 2um).")] = None,
@@ -621,6 +623,8 @@ def export(
     hatching_distance: Annotated[Optional[str], typer.Option("--hatching-distance", help="Override the profile's hatching distance (GWL line spacing), e.g. 100nm.")] = None,
     stack: Annotated[bool, typer.Option(help="Also write one STL with all masks stacked at the design spacings.")] = False,
     omit_level0: Annotated[bool, typer.Option("--omit-level0/--keep-level0", help="GDS: leave level 0 (the base top) out.")] = False,
+    invert: Annotated[bool, typer.Option(help="Grayscale maps: store max grey − grey (tallest level black), for positive resists.")] = False,
+    full_scale: Annotated[bool, typer.Option("--full-scale", help="16-bit PNG/TIFF maps use the whole grey range (default: 1 nm per grey where exact).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="Export directory (default DESIGN_DIR/export).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
 ) -> None:
@@ -645,6 +649,8 @@ def export(
         hatching_distance_m=length(hatching_distance, "--hatching-distance"),
         stack=stack,
         omit_level0=omit_level0,
+        invert=invert,
+        full_scale=full_scale,
         force=force,
     )
     target = out or Path(design_dir) / "export"

@@ -1,7 +1,7 @@
 """Verify an export as the printed object: read the files back, rebuild the relief, re-simulate, judge the gap.
 
 For every exported format the files are read with their own libraries (gdstk for GDSII/OASIS, numpy-stl for
-STL, Pillow for PNG/TIFF) and the per-mask height map is rebuilt. Only the files listed in ``fab_sheet.json``
+STL, Pillow for PNG/TIFF/BMP) and the per-mask height map is rebuilt. Only the files listed in ``fab_sheet.json``
 are read, and each must still have the SHA-256 recorded there; the sheet itself is first checked against its
 own hash, the design and the material table (:func:`quaton_fab.fab.sheet_check.check_sheet`). GDS must
 reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
@@ -37,7 +37,7 @@ from quaton_fab.fab import gwl as gwl_io
 from quaton_fab.fab import stack as stack_io
 from quaton_fab.fab.export import read_gwl_stack
 from quaton_fab.fab import stl as stl_io
-from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff
+from quaton_fab.fab.heightmap_png import read_height_bmp, read_height_png, read_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.fab.sheet_check import VerifyError, check_sheet
@@ -226,6 +226,8 @@ def read_back(
          lambda p: (stl_io.read_stl_heights(p, g.neurons, g.pitch_m, table.base_m), HEIGHT_TOLERANCE_M)),
         ("mask_{}_height.png", "Pillow", height_map(read_height_png)),
         ("mask_{}_height.tif", "Pillow", height_map(read_height_tiff)),
+        ("mask_{}_height8.png", "Pillow", height_map(read_height_png)),
+        ("mask_{}_height.bmp", "Pillow (scale from the fab sheet)", height_map(read_height_bmp)),
     ):
         names = [pattern.format(l) for l in masks]
         present = [n in listed for n in names]

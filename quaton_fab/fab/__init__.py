@@ -8,8 +8,13 @@ Modules (each one idea; none of them knows about training):
 * :mod:`~quaton_fab.fab.rectangles` — exact decomposition of pixel level maps into few rectangles.
 * :mod:`~quaton_fab.fab.gds` — GDSII/OASIS writer (one cell per mask, one layer per level) and reader.
 * :mod:`~quaton_fab.fab.stl` — watertight binary STL height fields (µm), stacked assembly, reader.
-* :mod:`~quaton_fab.fab.heightmap_png` — 16-bit PNG/TIFF height maps for grayscale lithography.
-* :mod:`~quaton_fab.fab.sheet` — ``fab_sheet.json``/``.md``: the level table and checks a facility reads.
+* :mod:`~quaton_fab.fab.heightmap_png` — 16-bit PNG/TIFF and 8-bit full-scale PNG/BMP height maps (optionally
+  inverted for positive resists) for grayscale lithography, and their readers.
+* :mod:`~quaton_fab.fab.printer` — printer profiles (slicing, hatching, scan speed).
+* :mod:`~quaton_fab.fab.printjob` — printed volume and estimated print time from the height maps.
+* :mod:`~quaton_fab.fab.printability` — isolated pixels, diagonal-only contacts, smallest features; a post-filter.
+* :mod:`~quaton_fab.fab.sheet` — ``fab_sheet.json``/``.md``: everything a facility reads (conventions, levels,
+  files, checks, print estimate, printability, warnings, verify result).
 * :mod:`~quaton_fab.fab.export` — writes all of the above for a :class:`~quaton_fab.design.Design`, reading
   every file back before it is moved into place.
 

@@ -15,7 +15,11 @@ Files (``L`` masks, numbered from 1):
 * ``mask_<l>.stl`` — one watertight height field per mask, binary STL in µm, base slab from z = 0;
 * ``stack.stl`` (with ``stack=True``) — all masks at the design spacings on spacers outside the aperture;
 * ``mask_<l>_height.png`` / ``.tif`` — 16-bit grayscale maps of the relief above the base slab (for grayscale
-  lithography; scale in the PNG text chunks / TIFF ImageDescription and in the fab sheet);
+  lithography; scale in the PNG text chunks / TIFF ImageDescription and in the fab sheet; ``full_scale`` uses the
+  whole 16-bit range);
+* ``mask_<l>_height8.png`` / ``mask_<l>_height.bmp`` (formats ``png8``, ``bmp``) — 8-bit full-scale maps (the
+  tallest level is grey 255; one grey per level for every mask; BMP's scale only in the fab sheet); ``invert``
+  stores 255 − grey (65535 − grey) in every grayscale map, for positive resists;
 * ``fab_sheet.json`` + ``fab_sheet.md`` — the level table, material, geometry, files and checks.
 """
 
@@ -43,7 +47,17 @@ from quaton_fab.fab import gds as gds_io
 from quaton_fab.fab import gwl as gwl_io
 from quaton_fab.fab import stack as stack_io
 from quaton_fab.fab import stl as stl_io
-from quaton_fab.fab.heightmap_png import read_height_png, read_height_tiff, write_height_png, write_height_tiff
+from quaton_fab.fab.heightmap_png import (
+    level_greys,
+    read_height_bmp,
+    read_height_png,
+    read_height_tiff,
+    write_height_bmp,
+    write_height_png,
+    write_height_tiff,
+)
+from quaton_fab.fab.printability import printability_report
+from quaton_fab.fab.printjob import estimate_print
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, level_table
 from quaton_fab.fab.materials import get_material, parse_medium
 from quaton_fab.fab.printer import SLICING_CONVENTION, PrinterProfile, get_profile, grid_um, on_grid, slice_counts
@@ -55,7 +69,7 @@ __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FOR
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("stl", "gds", "oas", "png", "tiff", "gwl")
+FORMATS = ("stl", "gds", "oas", "png", "tiff", "png8", "bmp", "gwl")
 DEFAULT_MATERIAL = "ip-dip"
 
 
@@ -81,6 +95,8 @@ class ExportOptions:
         slicing_distance_m, hatching_distance_m: overrides of the profile's slicing / hatching distance (m).
         stack: also write ``stack.stl`` with all masks at the design spacings.
         omit_level0: leave level 0 (the base top) out of GDS/OASIS.
+        invert: grayscale maps store max_grey − grey (tallest level black), for positive resists.
+        full_scale: 16-bit PNG/TIFF maps use the whole grey range (the 8-bit maps always do).
         force: overwrite existing files.
     """
 
@@ -94,6 +110,8 @@ class ExportOptions:
     hatching_distance_m: float | None = None
     stack: bool = False
     omit_level0: bool = False
+    invert: bool = False
+    full_scale: bool = False
     force: bool = False
 
     def __post_init__(self) -> None:
@@ -127,6 +145,11 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
+#: File name pattern of each grayscale height-map format.
+_GRAYSCALE_NAMES = {"png": "mask_{}_height.png", "tiff": "mask_{}_height.tif", "png8": "mask_{}_height8.png",
+                    "bmp": "mask_{}_height.bmp"}
+
+
 def planned_files(design: Design, options: ExportOptions) -> list[str]:
     """Names of the files an export will write (fab sheet included)."""
     masks = range(1, design.num_masks + 1)
@@ -139,9 +162,9 @@ def planned_files(design: Design, options: ExportOptions) -> list[str]:
         names += [f"mask_{l}.stl" for l in masks]
         if options.stack:
             names.append("stack.stl")
-    for fmt, ext in (("png", "png"), ("tiff", "tif")):
+    for fmt, name in _GRAYSCALE_NAMES.items():
         if fmt in options.formats:
-            names += [f"mask_{l}_height.{ext}" for l in masks]
+            names += [name.format(l) for l in masks]
     if "gwl" in options.formats:
         names += [f"mask_{l}.gwl" for l in masks]
         if options.stack:
@@ -548,6 +571,8 @@ def _write_all(
             "stl": "binary STL in µm; z = build direction; base slab from z = 0 to base; pixel tops at base + h",
             "xy": "x = column · pitch, y = (N − 1 − row) · pitch (image upright), origin at the mask's lower-left",
         },
+        "printjob": estimate_print(heights, g.pitch_m, table.base_m).to_dict(),
+        "printability": printability_report(idx, g.pitch_m),
     }
     for fmt in ("gds", "oas"):
         if fmt not in options.formats:
@@ -604,19 +629,33 @@ def _write_all(
             written.append(path)
     if "gwl" in options.formats:
         _write_gwl_jobs(design, table, options, folder, printer, heights, written, checks, extra)
-    for fmt, ext, write, read in (
-        ("png", "png", write_height_png, read_height_png),
-        ("tiff", "tif", write_height_tiff, read_height_tiff),
+    snapped = np.asarray(table.snapped_height_m)
+    for fmt, write, read, bits, full in (
+        ("png", write_height_png, read_height_png, 16, options.full_scale),
+        ("tiff", write_height_tiff, read_height_tiff, 16, options.full_scale),
+        ("png8", write_height_png, read_height_png, 8, True),
+        ("bmp", write_height_bmp, read_height_bmp, 8, True),
     ):
         if fmt not in options.formats:
             continue
+        greys, scale_nm = level_greys(snapped, bits, full_scale=full, invert=options.invert)
+        extra.setdefault("grayscale", {})[fmt] = {"bit_depth": bits, "full_scale": bool(full),
+                                                  "inverted": options.invert, "height_per_grey_nm": scale_nm,
+                                                  "level_greys": greys}
+        kwargs: dict[str, Any] = {"pitch_m": g.pitch_m, "invert": options.invert}
+        if fmt != "bmp":
+            kwargs["bit_depth"] = bits
+        if full:  # one scale for every mask: the tallest level is the top grey
+            kwargs.update(full_scale=True, top_m=float(snapped.max()))
+        else:  # the whole-nm scale of the level table, so every mask's greys are the sheet's level greys
+            kwargs["scale_nm"] = int(round(scale_nm))
         for l in range(g.layers):
-            path = folder / f"mask_{l + 1}_height.{ext}"
-            meta = write(path, heights[l], pitch_m=g.pitch_m)
-            back, _ = read(path)
+            path = folder / _GRAYSCALE_NAMES[fmt].format(l + 1)
+            meta = {**write(path, heights[l], **kwargs), "file": path.name}
+            back, _ = read(path, meta) if fmt == "bmp" else read(path)
             error = float(np.max(np.abs(back - heights[l])))
             tolerance = max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]))
-            checks[f"{fmt} mask {l + 1}: heights read back within {tolerance * 1e9:g} nm"] = bool(error <= tolerance)
+            checks[f"{fmt} mask {l + 1}: heights read back within {tolerance * 1e9:.3g} nm"] = bool(error <= tolerance)
             extra.setdefault(fmt, []).append(_jsonable(meta))
             written.append(path)
     return written, checks, extra

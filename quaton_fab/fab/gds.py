@@ -11,8 +11,8 @@ File layout (library unit 1 µm, precision 1 nm, written with gdstk):
   level share one polygon with an explicit repetition: OASIS stores it compactly, GDSII expands it
   to one BOUNDARY per rectangle;
 * marks (``marks=True``) on ``mark_layer`` (100): an outline frame and four alignment crosses, all
-  outside the aperture; a text label on ``label_layer`` (101) records levels, layer offset, level-0
-  handling and pitch;
+  outside the aperture, at least 2 pixels wide and at least 2 pixels away from it; a text label on
+  ``label_layer`` (101) records levels, layer offset, level-0 handling and pitch;
 * a ``TOP`` cell placing all masks side by side (left to right, mask 1 first) with a text label each.
 
 OASIS files also carry layer names ``LVLkk_h=<height>um`` (gdstk ``Library.layer_names``); GDSII has
@@ -174,19 +174,29 @@ def _level_polygons(
     return polygons, summary
 
 
-def _mark_size_um(aperture_um: float) -> float:
-    """Cross size (µm): a tenth of the aperture, clamped to 5..200 µm; arms and frame are a tenth of it."""
-    return min(max(0.1 * aperture_um, 5.0), 200.0)
+#: Marks are at least this many pixels wide and at least this many pixels away from the aperture.
+MARK_MIN_PIXELS = 2
 
 
-def _marks(aperture_um: float, layer: int) -> tuple[list[gdstk.Polygon], float]:
-    """Outline frame and four corner crosses around [0, A]², all outside it; and the total margin (µm).
+def _mark_geometry_um(aperture_um: float, pitch_um: float) -> tuple[float, float, float]:
+    """(cross size, bar/arm width, clearance) in µm for an aperture of side ``aperture_um``.
 
-    The frame (4 bars, width s/10) starts s/10 outside the aperture; cross centres sit s/5 + s outside
-    each aperture corner, diagonally, so crosses and frame never touch.
+    Width and clearance: a tenth of the cross size, but at least ``MARK_MIN_PIXELS`` pixels each; the cross
+    size: a tenth of the aperture clamped to 5..200 µm, but at least five arm widths (so it stays a cross).
     """
-    size_um = _mark_size_um(aperture_um)
-    width_um = gap_um = size_um / 10.0
+    size_um = min(max(0.1 * aperture_um, 5.0), 200.0)
+    width_um = max(size_um / 10.0, MARK_MIN_PIXELS * pitch_um)
+    size_um = max(size_um, 5.0 * width_um)
+    return size_um, width_um, width_um
+
+
+def _marks(aperture_um: float, pitch_um: float, layer: int) -> tuple[list[gdstk.Polygon], float, dict]:
+    """Outline frame and four corner crosses around [0, A]², all outside it; the total margin (µm); description.
+
+    The frame (4 bars of width w) starts w outside the aperture (clearance w ≥ 2 pixels); cross centres sit
+    w + w + s outside each aperture corner, diagonally, so crosses and frame never touch.
+    """
+    size_um, width_um, gap_um = _mark_geometry_um(aperture_um, pitch_um)
     a_um = aperture_um
     inner_um, outer_um = -gap_um, -gap_um - width_um
     frame = [
@@ -196,12 +206,29 @@ def _marks(aperture_um: float, layer: int) -> tuple[list[gdstk.Polygon], float]:
         gdstk.rectangle((inner_um, a_um - inner_um), (a_um - inner_um, a_um - outer_um), layer=layer),  # top
     ]
     centre_um = gap_um + width_um + size_um
-    crosses = [
-        gdstk.cross((x_um, y_um), size_um, width_um, layer=layer)
-        for x_um in (-centre_um, a_um + centre_um)
-        for y_um in (-centre_um, a_um + centre_um)
-    ]
-    return frame + crosses, centre_um + size_um / 2.0
+    centres_um = [(x_um, y_um) for x_um in (-centre_um, a_um + centre_um) for y_um in (-centre_um, a_um + centre_um)]
+    crosses = [gdstk.cross(c, size_um, width_um, layer=layer) for c in centres_um]
+    description = {
+        "layer": layer,
+        "datatype": 0,
+        "frame": {
+            "shape": "square outline of 4 rectangular bars around the aperture",
+            "bar_width_um": width_um,
+            "clearance_um": gap_um,
+            "inner_square_um": [inner_um, inner_um, a_um - inner_um, a_um - inner_um],
+            "outer_square_um": [outer_um, outer_um, a_um - outer_um, a_um - outer_um],
+        },
+        "crosses": {
+            "shape": "plus-shaped cross (two bars crossing at their centres)",
+            "size_um": size_um,
+            "arm_width_um": width_um,
+            "centres_um": [list(c) for c in centres_um],
+        },
+        "bar_width_px": width_um / pitch_um,
+        "clearance_px": gap_um / pitch_um,
+        "frame_of_reference": "µm in each MASK_l cell: origin at the aperture's lower-left corner, aperture [0, A]²",
+    }
+    return frame + crosses, centre_um + size_um / 2.0, description
 
 
 def _write_library(library: gdstk.Library, target: Path, fmt: str, max_points: int) -> None:
@@ -269,6 +296,7 @@ def write_gds(
     mask_stats = []
     cells = []
     margin_um = 0.0
+    mark_description: dict | None = None
     for index in range(n_masks):
         cell = library.new_cell(f"MASK_{index + 1}")
         polygons, summary = _level_polygons(levels[index], x_nm, y_nm, layer_offset, omit_level0)
@@ -277,7 +305,7 @@ def write_gds(
             per_level[k][0] += count
             per_level[k][1] += area_um2
         if marks:
-            mark_polygons, margin_um = _marks(aperture_um, mark_layer)
+            mark_polygons, margin_um, mark_description = _marks(aperture_um, pitch_nm / _NM_PER_UM, mark_layer)
             cell.add(*mark_polygons)
         info = (
             f"quaton-fab {cell.name} levels={n_levels} layer_offset={layer_offset} "
@@ -288,7 +316,7 @@ def write_gds(
         mask_stats.append({"cell": cell.name, "polygons": int(sum(c for c, _ in summary.values()))})
 
     top = library.new_cell("TOP")
-    step_um = aperture_um + 2 * margin_um + _mark_size_um(aperture_um)
+    step_um = aperture_um + 2 * margin_um + _mark_geometry_um(aperture_um, pitch_nm / _NM_PER_UM)[0]
     for index, cell in enumerate(cells):
         x_um = index * step_um
         top.add(gdstk.Reference(cell, (x_um, 0.0)))
@@ -331,6 +359,9 @@ def write_gds(
         "omit_level0": bool(omit_level0),
         "mark_layer": mark_layer if marks else None,
         "label_layer": label_layer,
+        "marks": mark_description,
+        "labels": "layer %d: one text label per MASK_l cell at its origin (quaton-fab, cell, levels, layer offset, "
+        "level-0 handling, pitch, neurons) and one name label per mask below it in TOP" % label_layer,
         "max_points": int(max_points),
         "convention": "pixel (row i, col j) covers x in [j*p, (j+1)*p], y in [(N-1-i)*p, (N-i)*p]; origin lower-left",
     }

@@ -1,9 +1,20 @@
-"""Height maps as 16-bit (or 8-bit) grayscale PNG/TIFF images, for grayscale lithography and inspection.
+"""Height maps as 16-bit or 8-bit grayscale PNG/TIFF/BMP images, for grayscale lithography and inspection.
 
-One idea: a grey value g stands for the height g · scale above the substrate, with the scale written into the
-file (PNG text chunks / TIFF ImageDescription JSON) and returned to the caller.
+One idea: a grey value g stands for the height g · scale above the substrate (or, for an *inverted* map made
+for a positive resist, (max_grey − g) · scale, so the tallest level is black), with the scale written into the
+file (PNG text chunks / TIFF ImageDescription JSON; BMP has no metadata, its scale is in the fab sheet) and
+returned to the caller.
 
-Scale rule (documented for the facility):
+Two scale rules:
+
+* **whole-nanometre** (default for 16-bit maps): see below; grey value = height in nm whenever the heights are
+  whole nanometres, so 16-bit maps are exact but use only top/65535 of the range (1.6 % for a 1.08 µm relief);
+* **full-scale** (``full_scale=True``; the 8-bit ``png8``/``bmp`` exports): scale = tallest height / max_grey
+  (a real number of nm per grey), so the tallest height is the top grey value and every grey step is used.
+  Uniform levels land exactly on greys when n − 1 divides max_grey (4 levels: 0, 85, 170, 255); otherwise they
+  are rounded by at most half a grey step, and n ≤ max_grey + 1 levels always stay distinct greys.
+
+Whole-nanometre scale rule (documented for the facility):
 - the scale is a whole number of nanometres per grey value;
 - it is the smallest such scale that fits the tallest height into the grey range (2^bits − 1) and, when every
   height is a whole number of nanometres, also divides all of them, so every level is stored exactly;
@@ -88,7 +99,7 @@ def _divisors(g: int) -> list[int]:
     return small + [g // d for d in small]
 
 
-def _to_grey(heights_m: np.ndarray, scale_nm: int, bit_depth: int) -> tuple[np.ndarray, float]:
+def _to_grey(heights_m: np.ndarray, scale_nm: float, bit_depth: int) -> tuple[np.ndarray, float]:
     """Grey values (uint8/uint16) and the largest rounding error (m; 0 when below 1e-6 nm) for a scale."""
     h_nm = heights_m / _NM
     g = np.rint(h_nm / scale_nm)
@@ -96,24 +107,72 @@ def _to_grey(heights_m: np.ndarray, scale_nm: int, bit_depth: int) -> tuple[np.n
     if g.max() > max_grey:
         raise HeightMapError(
             f"tallest height {heights_m.max() * 1e6:.6g} µm needs grey {int(g.max())} > {max_grey} at "
-            f"{scale_nm} nm/grey; use a coarser scale or 16 bits"
+            f"{scale_nm:.6g} nm/grey; use a coarser scale, full scale or 16 bits"
         )
     err_nm = float(np.max(np.abs(g * scale_nm - h_nm)))
     err_m = 0.0 if err_nm <= _INTEGER_TOL_NM else err_nm * _NM
     return g.astype(np.uint16 if bit_depth == 16 else np.uint8), err_m
 
 
+def full_scale_nm(heights_m: np.ndarray, bit_depth: int) -> float:
+    """Full-scale grey step (nm per grey): the tallest height over the top grey value (1 nm when all are 0).
+
+    Pass the level table's heights (not one mask's) so that every mask of a design shares one grey per level.
+    """
+    top_nm = float(np.max(heights_m)) / _NM
+    return top_nm / (2 ** _check_bit_depth(bit_depth) - 1) if top_nm > 0 else 1.0
+
+
+def level_greys(
+    level_heights_m: np.ndarray, bit_depth: int, *, full_scale: bool, invert: bool = False
+) -> tuple[list[int], float]:
+    """Grey value of every level (the dose-table column) and the scale (nm per grey) a map of them uses.
+
+    Raises:
+        HeightMapError: two different levels would share one grey value (the map could not tell them apart).
+    """
+    h = _check_heights(np.asarray(level_heights_m, dtype=np.float64)[None, :])
+    bits = _check_bit_depth(bit_depth)
+    scale = full_scale_nm(h, bits) if full_scale else choose_scale_nm(h, bits)[0]
+    grey, _ = _to_grey(h, scale, bits)
+    values = grey[0].astype(np.int64)
+    if invert:
+        values = (2**bits - 1) - values
+    heights = h[0]
+    for a in range(values.size):
+        for b in range(a):
+            if values[a] == values[b] and heights[a] != heights[b]:
+                raise HeightMapError(
+                    f"levels {b} and {a} ({heights[b] * 1e9:.4g} nm, {heights[a] * 1e9:.4g} nm) share grey {values[a]} "
+                    f"at {scale:.6g} nm per grey; use 16 bits"
+                )
+    return values.tolist(), float(scale)
+
+
 def _prepare(
-    heights_m: np.ndarray, pixel_repeat: int, bit_depth: int, scale_nm: int | None, pitch_m: float | None
+    heights_m: np.ndarray,
+    pixel_repeat: int,
+    bit_depth: int,
+    scale_nm: int | None,
+    pitch_m: float | None,
+    full_scale: bool = False,
+    invert: bool = False,
+    top_m: float | None = None,
 ) -> tuple[np.ndarray, dict]:
-    """Grey image (rows × cols) and the metadata dict shared by the PNG and TIFF writers."""
+    """Grey image (rows × cols) and the metadata dict shared by the PNG, TIFF and BMP writers."""
     h = _check_heights(heights_m)
     bits = _check_bit_depth(bit_depth)
     if not isinstance(pixel_repeat, (int, np.integer)) or pixel_repeat < 1:
         raise HeightMapError(f"pixel repeat must be an integer ≥ 1, got {pixel_repeat!r}")
     if pitch_m is not None and not (math.isfinite(pitch_m) and pitch_m > 0):
         raise HeightMapError(f"pitch must be a positive length in metres, got {pitch_m!r}")
-    if scale_nm is None:
+    if full_scale and scale_nm is not None:
+        raise HeightMapError("give either a scale or full_scale=True, not both")
+    if top_m is not None and not (full_scale and math.isfinite(top_m) and top_m >= float(h.max())):
+        raise HeightMapError(f"top_m = {top_m!r} needs full_scale=True and must be ≥ the tallest height {h.max()!r} m")
+    if full_scale:
+        scale: float = full_scale_nm(np.array([top_m]) if top_m is not None else h, bits)
+    elif scale_nm is None:
         scale, _ = choose_scale_nm(h, bits)
     elif isinstance(scale_nm, (int, np.integer)) and scale_nm >= 1:
         scale = int(scale_nm)
@@ -121,11 +180,20 @@ def _prepare(
         raise HeightMapError(f"scale must be a whole number of nanometres per grey ≥ 1, got {scale_nm!r}")
     grey, err_m = _to_grey(h, scale, bits)
     if err_m > 0:
-        logger.info("height map rounded to %d nm per grey value: max error %.3g nm", scale, err_m / _NM)
+        logger.info("height map rounded to %.6g nm per grey value: max error %.3g nm", scale, err_m / _NM)
+    max_grey = 2**bits - 1
+    if invert:
+        grey = (max_grey - grey.astype(np.int64)).astype(grey.dtype)
     grey = np.repeat(np.repeat(grey, pixel_repeat, axis=0), pixel_repeat, axis=1)
     meta = {
         "height_per_grey_nm": scale,
         "height_per_grey_m": scale * _NM,
+        "scale_rule": "full-scale" if full_scale else "whole-nm",
+        "inverted": bool(invert),
+        "height_of_grey": (f"height = ({max_grey} - grey) * height_per_grey" if invert
+                           else "height = grey * height_per_grey"),
+        "range_used": float(h.max()) / (max_grey * scale * _NM),
+        "top_grey_height_m": max_grey * scale * _NM,
         "bit_depth": bits,
         "pixel_repeat": int(pixel_repeat),
         "pitch_um": None if pitch_m is None else _clean(pitch_m / pixel_repeat * 1e6),
@@ -175,6 +243,9 @@ def write_height_png(
     bit_depth: int = 16,
     pitch_m: float | None = None,
     scale_nm: int | None = None,
+    full_scale: bool = False,
+    invert: bool = False,
+    top_m: float | None = None,
 ) -> dict:
     """Write a grayscale PNG whose grey value g means height g · scale (see the module's scale rule).
 
@@ -185,11 +256,15 @@ def write_height_png(
         bit_depth: 16 (mode "I;16") or 8 (mode "L").
         pitch_m: neuron pitch (m); stored as the image pixel pitch ``pitch_um`` = pitch / pixel_repeat.
         scale_nm: force a whole-nanometre scale instead of choosing one.
+        full_scale: use the full grey range (scale = tallest height / max grey; see the module docstring).
+        invert: store max_grey − grey (tallest level black), for positive resists.
+        top_m: with ``full_scale``, the height that maps to the top grey (default: the tallest in the map; the
+            export passes the tallest level, so all masks share one grey per level).
 
     Returns:
         The metadata dict (also stored as PNG text chunks), plus ``path``.
     """
-    grey, meta = _prepare(heights_m, pixel_repeat, bit_depth, scale_nm, pitch_m)
+    grey, meta = _prepare(heights_m, pixel_repeat, bit_depth, scale_nm, pitch_m, full_scale, invert, top_m)
     info = PngImagePlugin.PngInfo()
     for key, value in meta.items():
         info.add_text(key, json.dumps(value))
@@ -210,9 +285,12 @@ def write_height_tiff(
     bit_depth: int = 16,
     pitch_m: float | None = None,
     scale_nm: int | None = None,
+    full_scale: bool = False,
+    invert: bool = False,
+    top_m: float | None = None,
 ) -> dict:
     """Same as :func:`write_height_png` but an uncompressed TIFF; metadata as JSON in ImageDescription."""
-    grey, meta = _prepare(heights_m, pixel_repeat, bit_depth, scale_nm, pitch_m)
+    grey, meta = _prepare(heights_m, pixel_repeat, bit_depth, scale_nm, pitch_m, full_scale, invert, top_m)
     params: dict = {"description": json.dumps(meta)}
     dpi = _dpi(meta)
     if dpi is not None:
@@ -230,10 +308,15 @@ def _grey_array(image: Image.Image, path: Path) -> np.ndarray:
 
 
 def _heights(grey: np.ndarray, meta: dict, path: Path) -> tuple[np.ndarray, dict]:
-    """Heights (m) from grey values and metadata; refuses a file without the scale."""
+    """Heights (m) from grey values and metadata (inverted maps undone); refuses a file without the scale."""
     if "height_per_grey_nm" not in meta:
         raise HeightMapError(f"{path}: no height_per_grey_nm metadata; not written by quaton-fab")
-    return grey * (meta["height_per_grey_nm"] * _NM), meta
+    if meta.get("inverted"):
+        bits = meta.get("bit_depth")
+        if bits not in (8, 16):
+            raise HeightMapError(f"{path}: an inverted map needs bit_depth 8 or 16 in its metadata, got {bits!r}")
+        grey = (2**bits - 1) - grey
+    return grey * (float(meta["height_per_grey_nm"]) * _NM), meta
 
 
 #: What Pillow raises for a file that is not a readable image (truncated, corrupted, not an image at all).
@@ -277,3 +360,68 @@ def read_height_png(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
 def read_height_tiff(path: str | os.PathLike) -> tuple[np.ndarray, dict]:
     """Read a TIFF written by :func:`write_height_tiff`: (heights (m, rows × cols image pixels), metadata)."""
     return _read_height_image(path, "TIFF", _tiff_meta)
+
+
+def write_height_bmp(
+    path: str | os.PathLike,
+    heights_m: np.ndarray,
+    *,
+    pixel_repeat: int = 1,
+    pitch_m: float | None = None,
+    full_scale: bool = True,
+    invert: bool = False,
+    top_m: float | None = None,
+) -> dict:
+    """Write an 8-bit grayscale BMP (mode "L"), full-scale by default, for mask writers that take bitmaps.
+
+    BMP holds no metadata: the returned dict (scale, inversion, pitch) must be kept with the file — the export
+    records it in the fab sheet under ``extra.bmp``, where :func:`read_height_bmp` finds it.
+    """
+    grey, meta = _prepare(heights_m, pixel_repeat, 8, None, pitch_m, full_scale, invert, top_m)
+    params: dict = {}
+    dpi = _dpi(meta)
+    if dpi is not None:
+        params["dpi"] = dpi
+    out = Path(path)
+    _atomic_save(_image(grey), out, "BMP", **params)
+    return {**meta, "path": str(out)}
+
+
+def _bmp_meta_from_sheet(path: Path) -> dict:
+    """Metadata of ``path`` from the fab sheet next to it (``extra.bmp`` entry whose ``file`` is its name)."""
+    sheet_path = path.parent / "fab_sheet.json"
+    try:
+        sheet = json.loads(sheet_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HeightMapError(f"{path}: a BMP carries no scale and there is no fab_sheet.json next to it") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HeightMapError(f"{sheet_path}: cannot read the BMP scale from it ({exc})") from None
+    for entry in (sheet.get("extra") or {}).get("bmp") or []:
+        if isinstance(entry, dict) and entry.get("file") == path.name:
+            return entry
+    raise HeightMapError(f"{path}: the fab sheet next to it records no scale for this BMP")
+
+
+def read_height_bmp(path: str | os.PathLike, meta: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Read an 8-bit BMP written by :func:`write_height_bmp`: (heights (m, rows × cols), metadata).
+
+    Args:
+        meta: the metadata returned by the writer; default: looked up in ``fab_sheet.json`` next to the file.
+    """
+    p = Path(path)
+    return _read_height_image(p, "BMP", lambda im, q: dict(meta) if meta is not None else _bmp_meta_from_sheet(q))
+
+
+def read_height_map(path: str | os.PathLike, meta: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Read any height map written here, by file suffix (``.png``, ``.tif``/``.tiff``, ``.bmp``).
+
+    ``meta`` is only used for BMP (which carries none); see :func:`read_height_bmp`.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix == ".png":
+        return read_height_png(path)
+    if suffix in (".tif", ".tiff"):
+        return read_height_tiff(path)
+    if suffix == ".bmp":
+        return read_height_bmp(path, meta)
+    raise HeightMapError(f"{path}: unknown height-map suffix {suffix!r}; use .png, .tif or .bmp")

@@ -10,7 +10,9 @@ export. :func:`check_sheet` therefore requires
   geometry, level phases, the material's index at λ0 (looked up again by name) and the whole level table,
   rebuilt from the design's phases with the recorded base and z-step;
 * every listed file to be a plain relative name inside the export directory (no ``..``, no absolute path,
-  no symbolic link).
+  no symbolic link);
+* the grey scale and the grey of every level of each height-map format (``extra.grayscale``, and the scale of
+  every listed map, the only record of a BMP's scale) to follow from the rebuilt level table.
 
 The hash catches accidental and careless edits; the design and material checks catch any edit that changes
 the physics, whoever recomputed the hash.
@@ -164,3 +166,24 @@ def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
                        ("base_m", rebuilt.base_m), ("z_step_m", rebuilt.z_step_m)):
         if not _close(sheet.get(key), value, abs_=1e-15):
             raise mismatch(key, sheet.get(key), value, "the level table rebuilt from the design")
+    _check_grayscale(sheet.get("extra") or {}, np.asarray(rebuilt.snapped_height_m), mismatch)
+
+
+def _check_grayscale(extra: dict[str, Any], heights_m: np.ndarray, mismatch: Any) -> None:
+    """Grey scales and level greys recorded for the height maps must follow from the level heights."""
+    from quaton_fab.fab.heightmap_png import level_greys
+
+    for fmt, info in (extra.get("grayscale") or {}).items():
+        greys, scale_nm = level_greys(heights_m, int(info["bit_depth"]), full_scale=bool(info["full_scale"]),
+                                      invert=bool(info["inverted"]))
+        if list(info["level_greys"]) != greys:
+            raise mismatch(f"extra.grayscale.{fmt}.level_greys", info["level_greys"], greys, "the level heights")
+        if not _close(float(info["height_per_grey_nm"]), scale_nm):
+            raise mismatch(f"extra.grayscale.{fmt}.height_per_grey_nm", info["height_per_grey_nm"], scale_nm,
+                           "the level heights")
+        if not info["full_scale"]:
+            continue  # whole-nm maps choose their scale per file; it is stored in each file
+        for meta in extra.get(fmt) or []:
+            if not _close(float(meta["height_per_grey_nm"]), scale_nm) or bool(meta["inverted"]) != info["inverted"]:
+                raise mismatch(f"extra.{fmt} scale of {meta.get('file')}", meta["height_per_grey_nm"], scale_nm,
+                               "the level heights")
