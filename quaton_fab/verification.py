@@ -217,7 +217,8 @@ def read_back(
     def height_map(read):
         def load(path: Path) -> tuple[np.ndarray, float]:
             heights, meta = read(path)
-            return heights, max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]))
+            # half a grey step (a height exactly between two greys rounds either way; 1e-9 relative float noise)
+            return heights, max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]) * (1 + 1e-9))
 
         return load
 

@@ -16,7 +16,8 @@ from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportError, ExportOptions, export_design, export_level_table
 from quaton_fab.fab.printer import SLICING_CONVENTION
 
-SAMPLE = Path(__file__).parent.parent / "sample_designs" / "mnist-psq-lt-4"
+# A design on exact heights (not on the 100 nm grid): what the printer grid has to snap.
+SAMPLE = Path(__file__).parent / "data" / "mnist-exact-heights"
 DZ_UM = 0.1
 
 

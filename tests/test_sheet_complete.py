@@ -18,7 +18,8 @@ from quaton_fab.fab.sheet import build_fab_sheet, read_fab_sheet, record_verific
 from quaton_fab.fab.sheet_check import check_sheet
 from quaton_fab.verification import read_back
 
-SAMPLE = Path(__file__).parent.parent / "sample_designs" / "mnist-psq-lt-4"
+# The previous sample design (exact, evenly spaced heights): the hand-computed greys and volumes below assume it.
+SAMPLE = Path(__file__).parent / "data" / "mnist-exact-heights"
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +81,9 @@ def test_sheet_md_answers_every_item_with_its_value(design, export):
     # height-map scales (16-bit whole nm, 8-bit full scale, inverted: tallest level black)
     assert _row(md, "png").startswith("| png | 16 | 1 nm per grey | whole nm | height = (65535 − grey) × scale |")
     scale8 = result.table.snapped_height_m[-1] * 1e9 / 255
+    greys8 = ", ".join(str(int(np.floor(255 - h * 1e9 / scale8 + 0.5))) for h in result.table.snapped_height_m)
     assert f"| png8 | 8 | {scale8:.6g} nm per grey | full-scale | height = (255 − grey) × scale | 100.0% | " \
-           "255, 170, 85, 0 |" in md
+           f"{greys8} |" in md
     assert "| bmp | 8 |" in md and "BMP files carry none" in md
     # printer profile and recommended settings
     assert "2pp-63x-ip-dip" in _row(md, "profile") and "0.1000 µm" in _row(md, "slicing distance (Δz)")
@@ -108,7 +110,7 @@ def test_verify_reads_the_8bit_and_bmp_maps_back(design, export):
     out, result = export
     sheet = read_fab_sheet(out)
     check_sheet(sheet, design, out)  # what verify checks first: the sheet's hash, design and paths
-    items = read_back(design, out, result.table, {f["name"] for f in sheet["files"]})
+    items = read_back(design, out, result.table, {f["name"] for f in sheet["files"]}, sheet)
     by_label = {i.label: i for i in items}
     for label in ("mask_*_height8.png", "mask_*_height.bmp", "mask_*_height.png", "mask_*_height.tif"):
         np.testing.assert_array_equal(by_label[label].levels, design.level_indices)

@@ -571,7 +571,11 @@ def _write_all(
             "stl": "binary STL in µm; z = build direction; base slab from z = 0 to base; pixel tops at base + h",
             "xy": "x = column · pitch, y = (N − 1 − row) · pitch (image upright), origin at the mask's lower-left",
         },
-        "printjob": estimate_print(heights, g.pitch_m, table.base_m).to_dict(),
+        # The chosen printer times the job; a printer without a slicing grid (grayscale) is timed as the default.
+        "printjob": estimate_print(
+            heights, g.pitch_m, table.base_m,
+            printer if printer.has_grid and printer.scan_speed_m_per_s and printer.hatching_distance_m else None,
+        ).to_dict(),
         "printability": printability_report(idx, g.pitch_m),
     }
     for fmt in ("gds", "oas"):
@@ -654,7 +658,8 @@ def _write_all(
             meta = {**write(path, heights[l], **kwargs), "file": path.name}
             back, _ = read(path, meta) if fmt == "bmp" else read(path)
             error = float(np.max(np.abs(back - heights[l])))
-            tolerance = max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]))
+            # half a grey step; a height exactly between two greys rounds either way (float noise: 1e-9 relative)
+            tolerance = max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]) * (1 + 1e-9))
             checks[f"{fmt} mask {l + 1}: heights read back within {tolerance * 1e9:.3g} nm"] = bool(error <= tolerance)
             extra.setdefault(fmt, []).append(_jsonable(meta))
             written.append(path)

@@ -25,7 +25,7 @@ TOML example (YAML with the same structure works too)::
 
 Option names are the fields of :class:`~quaton_fab.training.config.TrainConfig` (``train_samples``, ``lr``,
 ``quantizer`` …); ``-`` may be written for ``_``, and a length field may be given without its ``_m`` suffix as
-text with a unit (``spacing = "25um"``).
+text with a unit (``spacing = "25um"``); ``"none"`` unsets a preset's length (``z_step = "none"``: exact heights).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from quaton_fab.errors import QuatonFabError
-from quaton_fab.training.config import PRESETS, ConfigError, TrainConfig, preset
+from quaton_fab.training.config import PRESETS, ConfigError, TrainConfig
 from quaton_fab.units import parse_length
 
 #: Fidelities a sweep can evaluate each finished design at (besides the metric its training reports).
@@ -86,9 +86,13 @@ class Cell:
         return f"{self.grid}/{self.name}"
 
     def config(self) -> TrainConfig:
-        """The cell's training configuration (validated)."""
+        """The cell's training configuration (validated); an override of None unsets the preset's value."""
+        values = dict(PRESETS[self.preset])
+        values.update(self.overrides)
         try:
-            return preset(self.preset, **self.overrides)
+            return TrainConfig(**values)
+        except TypeError as exc:
+            raise SpecError(f"cell {self.key}: {exc}") from None
         except ConfigError as exc:
             raise SpecError(f"cell {self.key}: {exc}") from None
 
@@ -170,7 +174,8 @@ def normalize_option(name: str, value: Any, where: str) -> tuple[str, Any]:
 
 
 def _length(text: Any, where: str) -> float | None:
-    if text is None:
+    """A length with a unit (m); ``none`` (or null) unsets the preset's value."""
+    if text is None or (isinstance(text, str) and text.strip().lower() == "none"):
         return None
     try:
         value = parse_length(str(text))
