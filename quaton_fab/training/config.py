@@ -283,7 +283,7 @@ _LAB_SETUP: dict[str, Any] = dict(
 # Named presets. Each is a dict of TrainConfig fields.
 PRESETS: dict[str, dict[str, Any]] = {
     # Real MNIST, 4 levels, PSQ-LT, trained through the printed IP-Dip relief (the default model, sliced at most
-    # 180 nm: 6 slices) at the sampling rule; about 4 minutes of training on 2 CPU cores (12,000 digits × 3).
+    # 180 nm: 8 slices on the 100 nm grid) at the sampling rule; 338 s of training on 2 idle CPU cores (12,000 × 3).
     # Geometry for a two-photon printer: λ0 = 780 nm (IP-Dip is transparent there), 0.78 µm pixels (s = 2 meets
     # the rule p/s ≤ λ0/2), 48×48 neurons, 25 µm hops between the planes where the reliefs start (each gap holds
     # the next 2 µm base and this mask's 1.08 µm relief), digit 0.6·N wide, 3-4-3 detector squares 0.1·N wide.
