@@ -232,7 +232,7 @@ def train(
         if k not in {"preset", "out", "resume", "force"} and v is not None and v is not False
     }
     from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
-    from quaton_fab.training.report import remove_stale_figures, write_figures, write_metrics
+    from quaton_fab.training.run import save_run, write_run_figures
 
     from .progress import TrainProgress
 
@@ -316,16 +316,13 @@ def train(
 
     design = result.design
     try:
-        design.save(run_dir)
-        write_metrics(design, run_dir)
+        save_run(trainer, design, run_dir, figures=False)  # marks the run complete only once the files are written
     except (QuatonFabError, OSError) as exc:
         reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
         fail(f"{reason}; the trained state is kept in {run_dir / 'checkpoint.pt'}: fix this, then run "
              f"quaton-fab train --out {run_dir} --resume")
-    trainer.mark_complete()  # only now: a failed save above leaves a run that --resume finishes
     with console.status("writing figures…"):
-        figs = write_figures(design, run_dir / "figures")
-        remove_stale_figures(run_dir / "figures", figs)  # e.g. confusion.png of an earlier classifier run
+        figs = write_run_figures(design, run_dir)
     _print_metrics(design)
     console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
     console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then [bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")

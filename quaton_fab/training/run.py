@@ -23,9 +23,13 @@ def save_run(trainer: Trainer, design: Design, run_dir: str | Path, *, figures: 
     run_dir = Path(run_dir)
     design.save(run_dir)
     write_metrics(design, run_dir)
-    trainer.mark_complete()
-    if not figures:
-        return []
-    written = write_figures(design, run_dir / "figures")
-    remove_stale_figures(run_dir / "figures", written)
+    trainer.mark_complete()  # only now: a failed save above leaves a run that --resume finishes
+    return write_run_figures(design, run_dir) if figures else []
+
+
+def write_run_figures(design: Design, run_dir: str | Path) -> list[Path]:
+    """Write the run's figures into ``run_dir/figures`` and remove stale ones (e.g. an earlier run's confusion.png)."""
+    folder = Path(run_dir) / "figures"
+    written = write_figures(design, folder)
+    remove_stale_figures(folder, written)
     return written
