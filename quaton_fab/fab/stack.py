@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from stl import mesh as stl_mesh
 
 from quaton_fab.fab.stl import (
     HeightFieldMesh,
@@ -40,6 +39,7 @@ from quaton_fab.fab.stl import (
     _up_facing,
     _write_binary_stl,
     _z_levels,
+    load_triangles_um,
     tops_um,
 )
 from quaton_fab.validate import length_m
@@ -332,11 +332,7 @@ def read_stack_heights(
     n = int(neurons)
     pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
     base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
-    try:
-        solid = stl_mesh.Mesh.from_file(str(path), calculate_normals=False)
-    except (OSError, ValueError, AssertionError) as exc:
-        raise StlError(f"cannot read STL {str(path)!r}: {exc}") from exc
-    triangles = solid.vectors.astype(np.float64)
+    triangles = load_triangles_um(path)
     flat = (triangles[:, 0, 2] == triangles[:, 1, 2]) & (triangles[:, 1, 2] == triangles[:, 2, 2])
     up = _up_facing(triangles)
     down_z = triangles[flat & ~up, 0, 2]

@@ -746,6 +746,19 @@ def _sample_tops(
     return pixel, triangles_um[tri[span], 0, 2]
 
 
+def load_triangles_um(path: str | os.PathLike[str]) -> np.ndarray:
+    """The triangles of an STL file read with numpy-stl: float64 (T, 3, 3) vertex coordinates in µm.
+
+    Raises:
+        StlError: a file numpy-stl cannot read.
+    """
+    try:
+        solid = stl_mesh.Mesh.from_file(str(path), calculate_normals=False)
+    except (OSError, ValueError, AssertionError) as exc:
+        raise StlError(f"cannot read STL {str(path)!r}: {exc}") from exc
+    return solid.vectors.astype(np.float64)
+
+
 def read_stl_heights(
     path: str | os.PathLike[str], neurons: int, pitch_m: float, base_m: float = DEFAULT_BASE_M
 ) -> np.ndarray:
@@ -763,11 +776,7 @@ def read_stl_heights(
         raise StlError(f"neurons must be a positive integer, got {neurons!r}")
     pitch_um = length_m(pitch_m, "pitch_m", error=StlError) * _UM_PER_M
     base_um = length_m(base_m, "base_m", error=StlError) * _UM_PER_M
-    try:
-        solid = stl_mesh.Mesh.from_file(str(path), calculate_normals=False)
-    except (OSError, ValueError, AssertionError) as exc:
-        raise StlError(f"cannot read STL {str(path)!r}: {exc}") from exc
-    triangles_um = solid.vectors.astype(np.float64)
+    triangles_um = load_triangles_um(path)
     if triangles_um.size == 0:
         raise StlError(f"STL {str(path)!r} holds no triangles")
     lo_um, hi_um = triangles_um.reshape(-1, 3).min(axis=0), triangles_um.reshape(-1, 3).max(axis=0)
