@@ -235,6 +235,16 @@ def _dpi(meta: dict) -> tuple[float, float] | None:
     return (d, d)
 
 
+
+def _save_map(grey: np.ndarray, meta: dict, path: str | os.PathLike, fmt: str, params: dict) -> dict:
+    """Save the grey map atomically as ``fmt`` (with the pitch as dpi when known); the metadata plus ``path``."""
+    dpi = _dpi(meta)
+    if dpi is not None:
+        params = {**params, "dpi": dpi}
+    out = Path(path)
+    _atomic_save(_image(grey), out, fmt, **params)
+    return {**meta, "path": str(out)}
+
 def write_height_png(
     path: str | os.PathLike,
     heights_m: np.ndarray,
@@ -269,12 +279,7 @@ def write_height_png(
     for key, value in meta.items():
         info.add_text(key, json.dumps(value))
     params: dict = {"pnginfo": info}
-    dpi = _dpi(meta)
-    if dpi is not None:
-        params["dpi"] = dpi
-    out = Path(path)
-    _atomic_save(_image(grey), out, "PNG", **params)
-    return {**meta, "path": str(out)}
+    return _save_map(grey, meta, path, "PNG", params)
 
 
 def write_height_tiff(
@@ -292,12 +297,7 @@ def write_height_tiff(
     """Same as :func:`write_height_png` but an uncompressed TIFF; metadata as JSON in ImageDescription."""
     grey, meta = _prepare(heights_m, pixel_repeat, bit_depth, scale_nm, pitch_m, full_scale, invert, top_m)
     params: dict = {"description": json.dumps(meta)}
-    dpi = _dpi(meta)
-    if dpi is not None:
-        params["dpi"] = dpi
-    out = Path(path)
-    _atomic_save(_image(grey), out, "TIFF", **params)
-    return {**meta, "path": str(out)}
+    return _save_map(grey, meta, path, "TIFF", params)
 
 
 def _grey_array(image: Image.Image, path: Path) -> np.ndarray:
@@ -379,12 +379,7 @@ def write_height_bmp(
     """
     grey, meta = _prepare(heights_m, pixel_repeat, 8, None, pitch_m, full_scale, invert, top_m)
     params: dict = {}
-    dpi = _dpi(meta)
-    if dpi is not None:
-        params["dpi"] = dpi
-    out = Path(path)
-    _atomic_save(_image(grey), out, "BMP", **params)
-    return {**meta, "path": str(out)}
+    return _save_map(grey, meta, path, "BMP", params)
 
 
 def _bmp_meta_from_sheet(path: Path) -> dict:
