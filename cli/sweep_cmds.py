@@ -73,17 +73,21 @@ def report(
     out: Annotated[Optional[Path], typer.Option(help="Markdown file to write (default SWEEP_DIR/report.md); the JSON twin and the figures go beside it.")] = None,
     notes: Annotated[Optional[Path], typer.Option(help="A markdown file of commentary to put under the title.")] = None,
     spec: Annotated[Optional[str], typer.Option(help="Path of the spec file to cite in the report.")] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing report (markdown, JSON twin and figures).")] = False,
 ) -> None:
     """Summarise a sweep: mean ± std over seeds per method × levels × task, figures, markdown and JSON."""
     from quaton_fab.sweep import write_report
 
+    from quaton_fab.bounded import read_text
+    from quaton_fab.sweep import SweepError
+
     note_text = None
     if notes is not None:
         try:
-            note_text = notes.read_text(encoding="utf-8")
+            note_text = read_text(notes, "--notes", SweepError, max_bytes=1024 * 1024)
         except OSError as exc:
             fail(f"cannot read --notes {str(notes)!r}: {exc.strerror or exc}")
     command = "quaton-fab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
-    written = write_report(sweep_dir, out, notes=note_text, spec_path=spec, command=command)
+    written = write_report(sweep_dir, out, notes=note_text, spec_path=spec, command=command, force=force)
     console.print(f"Report: [bold]{q(written['md'])}[/] (JSON twin {q(written['json'].name)}, "
                   f"{len(written['figures'])} figures).")

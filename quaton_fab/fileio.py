@@ -7,13 +7,14 @@ renamed, so an interrupted or failed write never leaves a half-written file unde
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_with"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_with", "commit_set"]
 
 
 @contextmanager
@@ -62,3 +63,46 @@ def atomic_write_with(path: str | os.PathLike[str], write: Callable[[BinaryIO], 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically."""
     return atomic_write_with(path, lambda handle: handle.write(data))
+
+
+def commit_set(pairs: list[tuple[Path, Path]]) -> None:
+    """Move each staged ``(temporary, final)`` file or folder into place as one set: all of them or none.
+
+    Existing finals are first renamed to hidden backups beside them; if any move fails, the moved ones are
+    removed and the backups restored, and the error (naming the final path) is raised. Backups are deleted
+    once every move succeeded. Staged entries are deleted on failure.
+    """
+    backups: list[tuple[Path, Path]] = []
+    moved: list[Path] = []
+    try:
+        for tmp, final in pairs:
+            if final.exists() or final.is_symlink():
+                backup = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
+                os.rename(final, backup / final.name)
+                backups.append((backup, final))
+            try:
+                os.replace(tmp, final)
+            except OSError as exc:
+                if exc.filename in (None, str(tmp), tmp):
+                    raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
+                raise
+            moved.append(final)
+    except BaseException:
+        for final in moved:
+            _remove(final)
+        for backup, final in backups:
+            os.rename(backup / final.name, final)
+            backup.rmdir()
+        for tmp, _ in pairs:
+            _remove(tmp)
+        raise
+    for backup, _ in backups:
+        shutil.rmtree(backup, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, link or folder if it exists."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)

@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+import re
 import signal
 import socket
 import time
 from pathlib import Path
 from typing import Any
 
+from quaton_fab.bounded import load_json_file
+from quaton_fab.confine import ConfinementError, child, remove_own_files
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.sweep.spec import Cell
 
@@ -28,6 +30,9 @@ CELL_FILE = "cell.json"
 STATUS_FILE = "status.json"
 CELL_SCHEMA = "quaton-fab/sweep-cell"
 CELL_VERSION = 1
+#: Files a cell leaves in its folder before its first checkpoint (its records and their temporary names, the
+#: checkpoint's temporary name): the only entries a fresh start may delete.
+_LEFTOVER = re.compile(r"(status\.json|cell\.json|\.(status|cell)\.json\.\d+\.tmp|\.checkpoint\..+\.pt)")
 
 
 #: Set when this worker process received Ctrl-C (SIGINT) — also while it was starting or idle, when no
@@ -51,14 +56,34 @@ def _atomic_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def read_cell_record(run_dir: str | Path) -> dict[str, Any] | None:
-    """The ``cell.json`` of a cell folder, or None when there is none (or it is unreadable)."""
+def cell_dir(sweep_dir: str | Path, grid: Any, name: Any) -> Path:
+    """``<sweep_dir>/<grid>/<name>``, confined to the sweep folder (plain names, no symbolic link on the way).
+
+    Raises:
+        ConfinementError: a label or name that would leave the sweep folder, or a link.
+    """
+    return child(sweep_dir, grid, name, what="cell folder name")
+
+
+def read_cell_record(run_dir: str | Path, *, strict: bool = False) -> dict[str, Any] | None:
+    """The ``cell.json`` of a cell folder, or None when there is none.
+
+    An unreadable or foreign record is None too, unless ``strict`` (then :class:`CellError` names the file).
+    """
     path = Path(run_dir) / CELL_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    if not path.exists() and not path.is_symlink():
         return None
-    return data if isinstance(data, dict) and data.get("schema") == CELL_SCHEMA else None
+    try:
+        if path.is_symlink():
+            raise CellError(f"{str(path)!r} is a symbolic link; a cell record must be a plain file")
+        data = load_json_file(path, "cell record", CellError, max_bytes=16 * 1024 * 1024)
+        if not isinstance(data, dict) or data.get("schema") != CELL_SCHEMA:
+            raise CellError(f"cell record {str(path)!r} is not a quaton-fab sweep cell record")
+    except (OSError, CellError):
+        if strict:
+            raise
+        return None
+    return data
 
 
 def read_status(run_dir: str | Path) -> dict[str, Any] | None:
@@ -146,12 +171,17 @@ def run_cell(
 
     cell = Cell(grid=cell_data["grid"], params=dict(cell_data["params"]), overrides=dict(cell_data["overrides"]),
                 preset=cell_data["preset"])
-    run_dir = Path(sweep_dir) / cell.grid / cell.name
     t_start = time.time()
     record: dict[str, Any] = {
         "schema": CELL_SCHEMA, "version": CELL_VERSION, "cell": cell.to_dict(), "key": cell.key,
         "host": socket.gethostname(), "pid": os.getpid(), "threads": threads,
     }
+    try:
+        run_dir = cell_dir(sweep_dir, cell.grid, cell.name)
+    except ConfinementError as exc:  # nothing is written for a cell that would leave the sweep folder
+        record.update(status="failed", error=str(exc), wall_s=0.0)
+        return record
+    previous: dict[str, Any] | None = None
     try:
         fingerprint = cell.fingerprint()
         record["fingerprint"] = fingerprint
@@ -188,10 +218,9 @@ def run_cell(
             if state is not None and state.get("complete") and (run_dir / "design.json").is_file():
                 design = Design.load(run_dir)
             else:
-                if state is None and any(p.name not in (STATUS_FILE,) for p in run_dir.iterdir()):
-                    # started but never reached a checkpoint: start afresh
-                    for p in run_dir.iterdir():
-                        shutil.rmtree(p) if p.is_dir() else p.unlink()
+                if state is None:
+                    # started but never reached a checkpoint: start afresh, deleting only what a cell writes
+                    remove_own_files(run_dir, lambda name: bool(_LEFTOVER.fullmatch(name)))
                 resume = state is not None
                 record["resumed"] = resume
                 result = trainer.fit(resume=resume)
@@ -231,9 +260,15 @@ def run_cell(
             logger.exception("cell %s failed", cell.key)
             line = f"{type(exc).__name__}: {line}"
         record.update(status="failed", error=line, wall_s=round(time.time() - t_start, 2))
-        try:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_json(run_dir / CELL_FILE, record)
-        except OSError:
-            pass
+        # a finished cell's record, or a record of another configuration, is never replaced by a refusal
+        # nor is a folder holding files the cell did not write (or a cell.json not of a cell) written into
+        ours = (previous is None and not (run_dir / CELL_FILE).exists()) or (
+            previous is not None and previous.get("fingerprint") == record.get("fingerprint")
+            and previous.get("status") != "done")
+        if ours and not isinstance(exc, ConfinementError):
+            try:
+                run_dir.mkdir(parents=True, exist_ok=True)
+                _atomic_json(run_dir / CELL_FILE, record)
+            except OSError:
+                pass
         return record

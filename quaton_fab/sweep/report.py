@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from quaton_fab.sweep.runner import load_records
+from quaton_fab.confine import plain_name
+from quaton_fab.errors import QuatonFabError
+from quaton_fab.fileio import commit_set
+from quaton_fab.sweep.runner import SweepError, load_records
 
 #: Method order of the QuATON study (others follow alphabetically).
 METHOD_ORDER = ("fp", "pq", "ste", "gs", "psq", "psq-lt")
@@ -68,6 +73,39 @@ def _sort_key(params: dict[str, Any]) -> tuple:
     return tuple(out)
 
 
+def _check_record(rec: Any) -> None:
+    """Refuse a finished cell record whose fields the report would use are missing or of the wrong type."""
+    key = rec.get("key") if isinstance(rec, dict) else None
+    where = f"cell record {key!r}"
+    cell = rec.get("cell")
+    if not isinstance(cell, dict) or not isinstance(cell.get("params"), dict):
+        raise SweepError(f"{where}: 'cell' must be an object with 'grid' and 'params'")
+    try:
+        plain_name(cell.get("grid"), f"{where}: grid")
+    except QuatonFabError as exc:
+        raise SweepError(str(exc)) from None
+    if not isinstance(cell.get("overrides", {}), dict):
+        raise SweepError(f"{where}: 'cell.overrides' must be an object")
+    for name, value in cell["params"].items():
+        if isinstance(value, (dict, list)) and name not in ("level_phases_rad", "level_range_rad"):
+            raise SweepError(f"{where}: parameter {name!r} = {value!r} is not a plain value")
+    levels = cell["params"].get("levels", cell.get("overrides", {}).get("levels"))
+    if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int)):
+        raise SweepError(f"{where}: levels {levels!r} is not an integer")
+    if not isinstance(rec.get("primary", "accuracy"), str):
+        raise SweepError(f"{where}: 'primary' must be a metric name")
+    metrics = rec.get("metrics", {})
+    if not isinstance(metrics, dict) or not all(isinstance(m, dict) for m in metrics.values()):
+        raise SweepError(f"{where}: 'metrics' must map each fidelity to an object of numbers")
+    for fidelity, values in metrics.items():
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SweepError(f"{where}: metric {fidelity}.{name} = {value!r} is not a number")
+    time_s = rec.get("train_time_s")
+    if time_s is not None and (isinstance(time_s, bool) or not isinstance(time_s, (int, float))):
+        raise SweepError(f"{where}: train_time_s {time_s!r} is not a number")
+
+
 def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Group finished cells by grid and varied options (seed excluded); statistics per fidelity.
 
@@ -82,6 +120,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         if rec.get("status") != "done":
             failed.append({"key": rec.get("key"), "status": rec.get("status"), "error": rec.get("error")})
             continue
+        _check_record(rec)
         done += 1
         params = {k: v for k, v in rec["cell"]["params"].items() if k != "seed"}
         fixed_levels = rec["cell"].get("overrides", {}).get("levels")
@@ -313,32 +352,71 @@ def write_report(
     notes: str | None = None,
     spec_path: str | None = None,
     command: str | None = None,
+    force: bool = False,
 ) -> dict[str, Path]:
     """Write ``report.md`` (or ``out_md``), its JSON twin (same name, ``.json``) and figures beside it.
 
-    Figures go to ``<md stem>_figures/``. Returns ``{"md", "json", "figures": [...]}`` paths.
+    Figures go to ``<md stem>_figures/``. Returns ``{"md", "json", "figures": [...]}`` paths. The set is written
+    under temporary names beside the report and moved into place together (:func:`~quaton_fab.fileio.
+    commit_set`): a failure leaves the previous report, and no temporary file or figure, behind. Existing
+    files are replaced only with ``force``.
     """
     meta, records = load_records(sweep_dir)
     summary = summarize(records)
     md_path = Path(out_md) if out_md is not None else Path(sweep_dir) / "report.md"
-    md_path.parent.mkdir(parents=True, exist_ok=True)
     fig_dir = md_path.with_name(md_path.stem + "_figures")
-    figures = write_figures(summary, fig_dir)
-    text = render_markdown(meta, summary, figures, md_path, notes=notes, spec_path=spec_path, command=command)
     json_path = md_path.with_suffix(".json")
-    twin = {
-        "schema": "quaton-fab/sweep-report", "version": 1, "name": meta.get("name"),
-        "cells": len(meta.get("cells", [])), **summary,
-        "ranking": {label: [{"method": m, "mean_rank": r, "wins": w} for m, r, w in ranking(g)]
-                    for label, g in summary["grids"].items()},
-        "figures": {k: [os.path.relpath(p, md_path.parent) for p in v] for k, v in figures.items()},
-        "spec_text": meta.get("spec_text", ""),
-    }
-    for path, content in ((md_path, text), (json_path, json.dumps(twin, indent=2, default=_nan_safe) + "\n")):
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, path)
+    if md_path.suffix.lower() == ".json":
+        raise SweepError(f"--out {str(md_path)!r}: name a markdown file; its JSON twin is written beside it")
+    for path, kind in ((md_path, "file"), (json_path, "file"), (fig_dir, "folder")):
+        if path.is_symlink():
+            raise SweepError(f"{str(path)!r} is a symbolic link; the report does not write through links")
+        if path.exists() and (path.is_dir() != (kind == "folder")):
+            raise SweepError(f"{str(path)!r} is in the way (not a {kind})")
+        if path.exists() and not force:
+            raise SweepError(f"{str(path)!r} already exists; use --force to replace the report, or another --out")
+        if kind == "folder" and path.is_dir() and any(not p.name.endswith(".png") or not p.is_file()
+                                                      for p in path.iterdir()):
+            raise SweepError(f"{str(path)!r} holds files the report did not write; refusing to replace it")
+    md_path.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{md_path.stem}.report-", dir=md_path.parent))
+    try:
+        staged = write_figures(summary, stage / fig_dir.name)
+        figures = {k: [fig_dir / p.name for p in v] for k, v in staged.items()}
+        text = render_markdown(meta, summary, figures, md_path, notes=notes, spec_path=spec_path,
+                               command=command)
+        twin = {
+            "schema": "quaton-fab/sweep-report", "version": 1, "name": meta.get("name"),
+            "cells": len(meta.get("cells", [])), **summary,
+            "ranking": {label: [{"method": m, "mean_rank": r, "wins": w} for m, r, w in ranking(g)]
+                        for label, g in summary["grids"].items()},
+            "figures": {k: [os.path.relpath(p, md_path.parent) for p in v] for k, v in figures.items()},
+            "spec_text": meta.get("spec_text", ""),
+        }
+        pairs = []
+        for path, content in ((json_path, json.dumps(_finite(twin), indent=2, default=_nan_safe,
+                                                    allow_nan=False) + "\n"), (md_path, text)):
+            (stage / path.name).write_text(content, encoding="utf-8")
+            pairs.append((stage / path.name, path))
+        if staged:
+            pairs.insert(0, (stage / fig_dir.name, fig_dir))
+        elif fig_dir.is_dir():  # a previous report's figures that this report no longer has
+            pairs.insert(0, (Path(tempfile.mkdtemp(dir=stage)), fig_dir))
+        commit_set(pairs)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     return {"md": md_path, "json": json_path, "figures": [p for v in figures.values() for p in v]}
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None (JSON has no NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _nan_safe(obj: object) -> object:

@@ -26,8 +26,10 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
+from quaton_fab.bounded import load_json_file
+from quaton_fab.confine import ConfinementError
 from quaton_fab.errors import QuatonFabError
-from quaton_fab.sweep.cell import note_sigint, read_cell_record, read_status, run_cell
+from quaton_fab.sweep.cell import CellError, cell_dir, note_sigint, read_cell_record, read_status, run_cell
 from quaton_fab.sweep.spec import Cell, SweepSpec
 
 logger = logging.getLogger(__name__)
@@ -80,7 +82,10 @@ class SweepProgress:
 
     def live_status(self, state: CellState) -> dict[str, Any] | None:
         """The running cell's ``status.json`` (epoch/step) if it has written one."""
-        return read_status(self.sweep_dir / state.cell.grid / state.cell.name)
+        try:
+            return read_status(cell_dir(self.sweep_dir, state.cell.grid, state.cell.name))
+        except ConfinementError:
+            return None
 
     def eta_s(self) -> float | None:
         """Seconds left: mean wall time of the cells run in this session × cells left / workers (None if unknown)."""
@@ -138,7 +143,10 @@ def initial_states(spec: SweepSpec, sweep_dir: Path) -> list[CellState]:
     """One state per cell: ``done`` where the folder already holds a finished cell of the same configuration."""
     states = []
     for cell in spec.cells:
-        record = read_cell_record(sweep_dir / cell.grid / cell.name)
+        try:
+            record = read_cell_record(cell_dir(sweep_dir, cell.grid, cell.name))
+        except ConfinementError:
+            record = None  # the cell itself reports the refusal when it runs
         st = CellState(cell)
         if record is not None and record.get("status") == "done" and record.get("fingerprint") == cell.fingerprint():
             st.state, st.record, st.skipped = "done", record, True
@@ -159,7 +167,24 @@ class _LocalPool:
                                         initializer=_worker_init)
 
     def submit(self, fn: Callable[..., dict], *args: Any, **kwargs: Any) -> Future:
-        return self.pool.submit(fn, *args, **kwargs)
+        # A worker is spawned here; it inherits "ignore Ctrl-C" until its initializer installs the handler, so
+        # a Ctrl-C while it imports is not a traceback (the parent forwards the request: see ``interrupt``).
+        try:
+            previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        except ValueError:  # not the main thread: leave the disposition alone
+            return self.pool.submit(fn, *args, **kwargs)
+        try:
+            return self.pool.submit(fn, *args, **kwargs)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def interrupt(self) -> None:
+        """Pass Ctrl-C on to every worker (one that was still starting ignored the terminal's)."""
+        for process in list((getattr(self.pool, "_processes", None) or {}).values()):
+            try:
+                os.kill(process.pid, signal.SIGINT)
+            except (OSError, TypeError):
+                pass
 
     def wait(self, pending: set[Any], timeout: float) -> tuple[set[Any], set[Any]]:
         done, rest = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
@@ -236,18 +261,24 @@ def run_sweep(
     KeyboardInterrupt is re-raised after running cells saved their checkpoints (local pool) or were cancelled
     (Ray); the next run resumes them.
     """
-    if threads < 1:
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise SweepError(f"threads must be a positive integer, got {threads!r}")
-    out = prepare_sweep_dir(spec, sweep_dir)
-    states = initial_states(spec, out)
-    if ray_address is None:
+    if ray_address is None:  # workers and Ray are checked before the sweep folder is created
         n_workers = resolve_workers(workers, threads)
         pool: _LocalPool | _RayPool = _LocalPool(n_workers)
     else:
+        if workers not in (None, "auto"):
+            resolve_workers(workers, threads)
         local_cpus = resolve_workers("auto", 1)
         pool = _RayPool(ray_address, threads, local_cpus)
         n_workers = (max(1, pool.cluster_cpus() // threads) if workers in (None, "auto")
                      else resolve_workers(workers, threads))
+    try:
+        out = prepare_sweep_dir(spec, sweep_dir)
+    except BaseException:
+        pool.close()
+        raise
+    states = initial_states(spec, out)
     progress = SweepProgress(states, n_workers, out)
     queue: Iterator[CellState] = iter([s for s in states if s.state != "done"])
     handles: dict[Any, CellState] = {}
@@ -285,6 +316,8 @@ def run_sweep(
     except KeyboardInterrupt:
         interrupted = True
         # Local workers got the same SIGINT and stop at the next step with a checkpoint; wait for them.
+        if isinstance(pool, _LocalPool):
+            pool.interrupt()
         pool.close(cancel=True)
         for h, st in handles.items():
             st.finished = time.time()
@@ -310,15 +343,28 @@ def run_sweep(
 def load_records(sweep_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """``sweep.json`` and the ``cell.json`` records of a sweep folder (finished or failed cells only)."""
     out = Path(sweep_dir)
-    try:
-        meta = json.loads((out / SWEEP_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SweepError(f"{str(out)!r} is not a sweep folder (no {SWEEP_FILE})") from None
-    except ValueError as exc:
-        raise SweepError(f"{str(out / SWEEP_FILE)!r} is not valid JSON: {exc}") from None
+    path = out / SWEEP_FILE
+    if not path.is_file():
+        raise SweepError(f"{str(out)!r} is not a sweep folder (no {SWEEP_FILE})")
+    meta = load_json_file(path, "sweep file", SweepError)
+    if not isinstance(meta, dict) or not isinstance(meta.get("cells", []), list):
+        raise SweepError(f"{str(path)!r} is not a sweep file (an object with a list of cells)")
+    if not isinstance(meta.get("name", ""), str) or not isinstance(meta.get("spec_text", ""), str):
+        raise SweepError(f"{str(path)!r}: 'name' and 'spec_text' must be text")
     records = []
-    for cell in meta.get("cells", []):
-        rec = read_cell_record(out / cell["grid"] / cell["name"])
+    for i, cell in enumerate(meta.get("cells", []), 1):
+        if not isinstance(cell, dict):
+            raise SweepError(f"{str(path)!r}: cell {i} is not an object")
+        try:
+            folder = cell_dir(out, cell.get("grid"), cell.get("name"))
+        except ConfinementError as exc:
+            raise SweepError(f"{str(path)!r}: cell {i}: {exc}") from None
+        try:
+            rec = read_cell_record(folder, strict=True)
+        except (CellError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, CellError) else f"{exc.strerror or exc}"
+            records.append({"status": "unreadable", "key": f"{cell['grid']}/{cell['name']}", "error": reason})
+            continue
         if rec is not None:
             records.append(rec)
     return meta, records

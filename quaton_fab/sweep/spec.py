@@ -36,11 +36,13 @@ import itertools
 import json
 import math
 import re
-import tomllib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from quaton_fab.bounded import loads_toml, loads_yaml, read_text
+from quaton_fab.confine import plain_name
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.training.config import PRESETS, ConfigError, TrainConfig
 from quaton_fab.units import parse_length
@@ -52,6 +54,10 @@ _FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 #: Options a sweep must leave alone: they are the sweep's to set (run directory, device, threads).
 _RESERVED = {"device", "threads"}
 _SAFE = re.compile(r"[^A-Za-z0-9.,+=-]+")
+#: Most cells one sweep may hold (counted before the grid is expanded).
+MAX_CELLS = 10_000
+#: Largest spec file read.
+MAX_SPEC_BYTES = 1024 * 1024
 
 
 class SpecError(QuatonFabError):
@@ -91,10 +97,8 @@ class Cell:
         values.update(self.overrides)
         try:
             return TrainConfig(**values)
-        except TypeError as exc:
-            raise SpecError(f"cell {self.key}: {exc}") from None
-        except ConfigError as exc:
-            raise SpecError(f"cell {self.key}: {exc}") from None
+        except (TypeError, ValueError, ConfigError, OverflowError) as exc:  # wrong types reach the dataclass too
+            raise SpecError(f"cell {self.key}: {' '.join(str(exc).split()) or type(exc).__name__}") from None
 
     def fingerprint(self) -> str:
         """SHA-256 (hex, 16 chars) of the cell's configuration: a cell folder belongs to one configuration.
@@ -153,6 +157,13 @@ def normalize_option(name: str, value: Any, where: str) -> tuple[str, Any]:
         SpecError: unknown option, reserved option or a length that does not parse.
     """
     key = str(name).strip().replace("-", "_")
+    _check_plain(value, f"{where}: {name}")
+    if key == "seed" and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise SpecError(f"{where}: seed must be a non-negative integer, got {value!r}")
+    if key in ("level_phases_rad", "level_range_rad") and value is not None and (
+            not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in value)):
+        raise SpecError(f"{where}: {name} must be a list of numbers (radians), got {value!r}")
     if key in _RESERVED:
         raise SpecError(f"{where}: {name!r} is set by the sweep itself (workers and threads), not per cell")
     if key in _FIELDS:
@@ -173,6 +184,22 @@ def normalize_option(name: str, value: Any, where: str) -> tuple[str, Any]:
     raise SpecError(f"{where}: unknown training option {name!r}")
 
 
+def _check_plain(value: Any, where: str, depth: int = 0) -> None:
+    """Refuse values that are not text, numbers, booleans, lists or tables of them (e.g. YAML dates)."""
+    if depth > 8:
+        raise SpecError(f"{where}: nested too deeply")
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_plain(item, where, depth + 1)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_plain(item, where, depth + 1)
+    elif value is not None and not isinstance(value, (str, int, float, bool)):
+        raise SpecError(f"{where}: {value!r} is a {type(value).__name__}, not text, a number or a list")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise SpecError(f"{where}: {value!r} is not a finite number")
+
+
 def _length(text: Any, where: str) -> float | None:
     """A length with a unit (m); ``none`` (or null) unsets the preset's value."""
     if text is None or (isinstance(text, str) and text.strip().lower() == "none"):
@@ -189,26 +216,16 @@ def _length(text: Any, where: str) -> float | None:
 def load_spec_text(path: str | Path) -> tuple[str, dict[str, Any]]:
     """Read a TOML (``.toml``) or YAML (``.yaml``/``.yml``) spec file: (text, parsed mapping)."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SpecError(f"sweep spec {str(p)!r} does not exist") from None
     suffix = p.suffix.lower()
-    try:
-        if suffix == ".toml":
-            data = tomllib.loads(text)
-        elif suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text)
-        else:
-            raise SpecError(f"sweep spec {str(p)!r}: use a .toml, .yaml or .yml file")
-    except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"sweep spec {str(p)!r} is not valid TOML: {exc}") from None
-    except SpecError:
-        raise
-    except Exception as exc:  # yaml.YAMLError and friends
-        raise SpecError(f"sweep spec {str(p)!r} is not valid YAML: {' '.join(str(exc).split())}") from None
+    if suffix not in (".toml", ".yaml", ".yml"):
+        raise SpecError(f"sweep spec {str(p)!r}: use a .toml, .yaml or .yml file")
+    if not p.exists():
+        raise SpecError(f"sweep spec {str(p)!r} does not exist")
+    if not p.is_file():
+        raise SpecError(f"sweep spec {str(p)!r} is not a file")
+    text = read_text(p, "sweep spec", SpecError, max_bytes=MAX_SPEC_BYTES)
+    what = f"sweep spec {str(p)!r}"
+    data = loads_toml(text, what, SpecError) if suffix == ".toml" else loads_yaml(text, what, SpecError)
     if not isinstance(data, dict):
         raise SpecError(f"sweep spec {str(p)!r} must be a mapping at the top level")
     return text, data
@@ -228,19 +245,26 @@ def parse_spec(data: dict[str, Any], source_text: str = "") -> SweepSpec:
     if not isinstance(grids, list) or not grids:
         raise SpecError("sweep spec: needs at least one [[grid]] table")
     evaluate = data.get("evaluate", ["reference"])
+    if not isinstance(evaluate, (str, list)):
+        raise SpecError(f"sweep spec: evaluate must be one of {', '.join(EVALUATE)} or a list, got {evaluate!r}")
     evaluate = (evaluate,) if isinstance(evaluate, str) else tuple(evaluate)
     for e in evaluate:
-        if e not in EVALUATE:
+        if not isinstance(e, str) or e not in EVALUATE:
             raise SpecError(f"sweep spec: evaluate {e!r} is not one of {', '.join(EVALUATE)}")
     eval_samples = data.get("eval_samples")
-    if eval_samples is not None and (not isinstance(eval_samples, int) or eval_samples < 1):
+    if eval_samples is not None and (isinstance(eval_samples, bool) or not isinstance(eval_samples, int)
+                                     or eval_samples < 1):
         raise SpecError(f"sweep spec: eval_samples must be a positive integer, got {eval_samples!r}")
+    if not isinstance(data.get("figures", False), bool):
+        raise SpecError(f"sweep spec: figures must be true or false, got {data.get('figures')!r}")
+    if not isinstance(data.get("name", "sweep"), (str, int, float)):
+        raise SpecError(f"sweep spec: name must be text, got {data.get('name')!r}")
     cells: list[Cell] = []
     labels: set[str] = set()
     for i, grid in enumerate(grids, 1):
-        cells += _expand_grid(grid, i, labels)
-    keys = [c.key for c in cells]
-    dupes = sorted({k for k in keys if keys.count(k) > 1})
+        cells += _expand_grid(grid, i, labels, MAX_CELLS - len(cells))
+    counts = Counter(c.key for c in cells)  # linear time
+    dupes = sorted(k for k, n in counts.items() if n > 1)
     if dupes:
         raise SpecError(f"sweep spec: cell {dupes[0]!r} appears twice")
     for cell in cells:
@@ -256,7 +280,7 @@ def parse_spec(data: dict[str, Any], source_text: str = "") -> SweepSpec:
     )
 
 
-def _expand_grid(grid: Any, index: int, labels: set[str]) -> list[Cell]:
+def _expand_grid(grid: Any, index: int, labels: set[str], room: int = MAX_CELLS) -> list[Cell]:
     where = f"grid {index}"
     if not isinstance(grid, dict):
         raise SpecError(f"{where}: must be a table")
@@ -266,19 +290,34 @@ def _expand_grid(grid: Any, index: int, labels: set[str]) -> list[Cell]:
     name = str(grid.get("preset", "quickstart"))
     if name not in PRESETS:
         raise SpecError(f"{where}: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    label = _SAFE.sub("_", str(grid.get("label", f"grid{index}")))
+    raw_label = grid.get("label", f"grid{index}")
+    if not isinstance(raw_label, (str, int)) or isinstance(raw_label, bool):
+        raise SpecError(f"{where}: label must be text, got {raw_label!r}")
+    label = _SAFE.sub("_", str(raw_label))
+    try:  # the label is a folder inside the sweep folder: never '.', '..', hidden or empty
+        plain_name(label, f"{where}: label")
+    except QuatonFabError as exc:
+        raise SpecError(str(exc)) from None
     where = f"grid {label!r}"
     if label in labels:
         raise SpecError(f"{where}: two grids have this label")
     labels.add(label)
-    fixed = dict(normalize_option(k, v, where) for k, v in (grid.get("set") or {}).items())
+    fixed_in = grid.get("set") or {}
+    if not isinstance(fixed_in, dict):
+        raise SpecError(f"{where}: set must be a table of options, got {fixed_in!r}")
+    fixed = dict(normalize_option(k, v, where) for k, v in fixed_in.items())
     vary_in = grid.get("vary") or {}
     if not isinstance(vary_in, dict):
         raise SpecError(f"{where}: vary must be a table of lists")
     vary: dict[str, tuple[str, list[Any]]] = {}
+    size = 1
     for k, values in vary_in.items():
         if not isinstance(values, list) or not values:
             raise SpecError(f"{where}: vary.{k} must be a non-empty list")
+        size *= len(values)
+        if size > room:
+            raise SpecError(f"{where}: the grid has more than {room} cells (a sweep holds at most {MAX_CELLS}); "
+                            "split it or vary fewer values")
         field_name = normalize_option(k, values[0], where)[0]
         vary[str(k)] = (field_name, [normalize_option(k, v, where)[1] for v in values])
     only = grid.get("only") or {}
