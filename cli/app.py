@@ -709,8 +709,12 @@ def verify(
     console.print(summary)
     console.print(f"{report.metric_name} on {report.samples} test samples.")
     if test_samples is None:
-        record_verification(export_dir, report.to_dict())
-        console.print(f"[dim]recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")
+        try:
+            record_verification(export_dir, report.to_dict())
+            console.print(f"[dim]recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")
+        except OSError as exc:  # a read-only export still gets its verdict; only the record is skipped
+            err_console.print(f"[yellow]warning:[/] not recorded in the fab sheet: {q(os_error_text(exc))}",
+                              soft_wrap=True)
     if not report.ok:
         fail("verification failed: " + "; ".join(report.failures()), 1)
     console.print("[green]verified:[/] the exported files, simulated as the printed object, reproduce the design "

@@ -20,8 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,12 +28,14 @@ from typing import Any
 import numpy as np
 
 from quaton_fab._version import __version__
+from quaton_fab.bounded import load_json_file, npz_arrays
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.fileio import atomic_write_with
 from quaton_fab.optics.network import Geometry
 from quaton_fab.optics.propagation import KERNEL_FLAT_MARGIN_PX, KERNEL_TAPER_PX, PROPAGATION_MODEL
 from quaton_fab.optics.relief import RELIEF_MODEL, Relief
 from quaton_fab.quant.levels import LevelSet
+from quaton_fab.resources import check_simulation
 
 __all__ = ["Design", "DesignError", "SCHEMA", "SCHEMA_VERSION", "sampling_record"]
 
@@ -256,10 +256,7 @@ class Design:
             raise DesignError(f"{str(root)!r} is not a design directory: {DESIGN_JSON} is missing")
         if not npz_path.is_file():
             raise DesignError(f"{str(npz_path)!r} is missing")
-        try:
-            meta = json.loads(json_path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DesignError(f"{str(json_path)!r} is not valid JSON ({exc})") from None
+        meta = load_json_file(json_path, "design file", DesignError)
         if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
             raise DesignError(f"{str(json_path)!r} is not a quaton-fab design (schema key missing or wrong)")
         version = meta.get("schema_version")
@@ -277,16 +274,12 @@ class Design:
             value = (meta.get("metrics") or {}).get(key)
             if value is not None and not isinstance(value, dict):
                 raise DesignError(f"{str(json_path)!r}: 'metrics.{key}' must be a JSON object")
-        try:
-            with np.load(npz_path, allow_pickle=False) as npz:
-                if "level_indices" not in npz.files:
-                    raise DesignError(f"{str(npz_path)!r} has no 'level_indices' array")
-                indices = np.array(npz["level_indices"])
-                fp = np.array(npz["fp_phases_rad"]) if "fp_phases_rad" in npz.files else None
-        except DesignError:
-            raise
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, zlib.error) as exc:
-            raise DesignError(f"{str(npz_path)!r} cannot be read ({exc})") from None
+        # array headers are checked against memory before any data is read; members inflate with a cap
+        arrays = npz_arrays(npz_path, DesignError, names=("level_indices", "fp_phases_rad"))
+        if "level_indices" not in arrays:
+            raise DesignError(f"{str(npz_path)!r} has no 'level_indices' array")
+        indices = arrays["level_indices"]
+        fp = arrays.get("fp_phases_rad")
         propagation = meta.get("propagation") or {}
         if not isinstance(propagation, dict):
             raise DesignError(f"{str(json_path)!r}: 'propagation' must be an object")
@@ -301,6 +294,7 @@ class Design:
         try:
             relief = Relief.from_dict(propagation["relief"]) if propagation.get("relief") is not None else None
             geometry = Geometry.from_dict(meta["geometry"])
+            geometry.rule_oversample  # noqa: B018 - a pitch or wavelength out of range overflows here, not later
             levels = LevelSet.from_dict(meta["levels"])
             design = cls(
                 geometry=geometry,
@@ -324,8 +318,10 @@ class Design:
             raise
         except KeyError as exc:
             raise DesignError(f"{str(json_path)!r} lacks the required key {exc}") from None
-        except (TypeError, ValueError, AttributeError) as exc:
+        except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise DesignError(f"{str(json_path)!r} is inconsistent: {exc}") from None
+        # the design's own simulation (one sample) must fit before any command allocates it
+        check_simulation(geometry, relief, option=str(json_path))
         return design
 
 

@@ -26,9 +26,12 @@ def atomic_path(path: str | os.PathLike[str], *, suffix: str | None = None) -> I
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(
-        prefix=f".{final.stem}.", suffix=final.suffix if suffix is None else suffix, dir=final.parent
-    )
+    try:
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{final.stem}.", suffix=final.suffix if suffix is None else suffix, dir=final.parent
+        )
+    except OSError as exc:  # name the file the user asked for, not the temporary one that could not be made
+        raise OSError(exc.errno, exc.strerror or str(exc), str(final)) from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:

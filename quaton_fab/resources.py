@@ -24,6 +24,13 @@ __all__ = [
     "simulation_grid_px",
     "training_memory_bytes",
     "check_training_memory",
+    "MAX_RELIEF_SLICES",
+    "MAX_PRINT_SLICES",
+    "MAX_PRINT_LINES",
+    "relief_slice_count",
+    "simulation_memory_bytes",
+    "check_simulation",
+    "check_print_grid",
 ]
 
 #: Largest level count a design can have: the GDSII/OASIS exporter puts level k on layer 1 + k, below the mark
@@ -35,6 +42,13 @@ MAX_CLASSES = 1000
 _ACTIVATIONS_PER_HOP = 4
 _COMPLEX64_BYTES = 8
 _COMPLEX128_BYTES = 16
+#: Most multislice slices one relief may be cut into (each is a phase screen and a propagation step per hop;
+#: converged reference slicing needs a few hundred at most).
+MAX_RELIEF_SLICES = 10_000
+#: Most slicing planes one printed part may have (the writers loop over them; 2 mm of part at 100 nm).
+MAX_PRINT_SLICES = 20_000
+#: Most hatching lines a GWL job may hold (about 40 bytes each on disk, and as many read back).
+MAX_PRINT_LINES = 50_000_000
 
 
 def available_memory_bytes() -> int | None:
@@ -142,3 +156,82 @@ def check_training_memory(config: Any, device: Any = None, oversample: int | Non
     if not math.isfinite(estimate):
         estimate = float("inf")
     check_memory(estimate, option, what, available_bytes=budget)
+
+
+def relief_slice_count(level_heights_m: Any, max_slice_m: float | None) -> float:
+    """Number of multislice slices of a relief (counted, not built): every level step subdivided to ``max_slice_m``.
+
+    Mirrors :meth:`quaton_fab.optics.relief.Relief.slice_edges_m` without allocating its edges (a float, so an
+    absurd request is a large number rather than an overflow).
+    """
+    marks = sorted({0.0, *(float(h) for h in level_heights_m)})
+    if max_slice_m is None:
+        return float(len(marks) - 1)
+    return float(sum(max(1.0, math.ceil((hi - lo) / max_slice_m - 1e-9)) for lo, hi in zip(marks[:-1], marks[1:])))
+
+
+def simulation_memory_bytes(geometry: Any, relief: Any = None, *, batch: int = 1) -> tuple[float, int, float]:
+    """(bytes, padded grid side, relief slices) to simulate ``geometry`` (a Geometry) with ``relief`` (or None).
+
+    Estimate: ``batch`` samples × 4 complex64 fields of the padded grid, one complex64 transfer function per
+    relief slice (+2 for the slab and the ends) and three complex128 free-space transfer functions.
+    """
+    distance = max(geometry.distances_m())
+    side = simulation_grid_px(geometry.neurons, geometry.oversample, geometry.pitch_m, geometry.wavelength_m,
+                              distance, geometry.n_medium, geometry.padding)
+    slices = 0.0 if relief is None else relief_slice_count(relief.level_heights_m, relief.max_slice_m)
+    area = float(side) * float(side)
+    steps = 0.0 if relief is None else slices + 2
+    total = area * (_COMPLEX64_BYTES * (4 * batch + steps) + 3 * _COMPLEX128_BYTES)
+    return total, side, slices
+
+
+def check_simulation(geometry: Any, relief: Any = None, *, batch: int = 1, option: str,
+                     available_bytes: int | None = None) -> None:
+    """Refuse a simulation whose relief slicing or padded grid cannot be served (before anything is allocated).
+
+    Args:
+        option: what the request came from, e.g. ``"design.json"`` or ``"--oversample 10000"``.
+    """
+    try:
+        if relief is not None:
+            slices = relief_slice_count(relief.level_heights_m, relief.max_slice_m)
+            if slices > MAX_RELIEF_SLICES:
+                raise ResourceError(
+                    f"{option}: a largest slice of {relief.max_slice_m:.3g} m cuts the relief into {slices:.3g} "
+                    f"slices; at most {MAX_RELIEF_SLICES} are simulated (choose a larger slice)"
+                )
+        estimate, side, _ = simulation_memory_bytes(geometry, relief, batch=batch)
+    except OverflowError:
+        raise ResourceError(f"{option}: the simulation grid is too large to count (a length or count out of range)"
+                            ) from None
+    what = (f"simulating {geometry.neurons} neurons at oversample {geometry.oversample} on a {side}×{side}-pixel "
+            "padded grid")
+    check_memory(estimate, option, what, available_bytes=available_bytes)
+
+
+def check_print_grid(height_m: float, width_m: float, slicing_m: float | None, hatching_m: float | None,
+                     option: str, *, parts: int = 1) -> None:
+    """Refuse a print job whose slicing planes or hatching lines are beyond what can be written or read back.
+
+    Args:
+        height_m: tallest printed part (m, base included); width_m: its side (m).
+        slicing_m, hatching_m: the printer grid (m; None: not used).
+        parts: how many such parts (masks) the job set holds.
+    """
+    if slicing_m is None:
+        return
+    slices = height_m / slicing_m if slicing_m > 0 else math.inf
+    if not math.isfinite(slices) or slices > MAX_PRINT_SLICES:
+        raise ResourceError(
+            f"{option}: a slicing distance of {slicing_m:.3g} m cuts {height_m * 1e6:.4g} µm of part into "
+            f"{slices:.3g} planes; at most {MAX_PRINT_SLICES} (choose a larger distance)"
+        )
+    if hatching_m is None:
+        return
+    lines = parts * slices * (width_m / hatching_m if hatching_m > 0 else math.inf)
+    if not math.isfinite(lines) or lines > MAX_PRINT_LINES:
+        raise ResourceError(
+            f"{option}: slicing {slicing_m:.3g} m and hatching {hatching_m:.3g} m write about {lines:.3g} lines; "
+            f"at most {MAX_PRINT_LINES:.3g} (choose larger distances)"
+        )

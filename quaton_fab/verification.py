@@ -246,8 +246,11 @@ def read_back(
     if any(n in listed for n in gwl_names):
         if table.z_step_m is None:
             raise VerifyError("the fab sheet lists GWL jobs but its level table has no slicing distance")
+        side_um = g.neurons * g.pitch_m * 1e6
+        top_um = (table.base_m + float(np.max(snapped))) * 1e6 + table.z_step_m * 1e6
         heights = np.stack([
-            gwl_io.rasterise_tops(gwl_io.read_gwl(export_dir / n), g.neurons, g.neurons, g.pitch_m, table.z_step_m)
+            gwl_io.rasterise_tops(_checked_gwl(export_dir / n, sheet, (0.0, side_um, 0.0, side_um, 0.0, top_um)),
+                                  g.neurons, g.neurons, g.pitch_m, table.z_step_m)
             - table.base_m
             for n in gwl_names
         ])
@@ -257,6 +260,11 @@ def read_back(
         floors_um = ((sheet or {}).get("extra") or {}).get("gwl", {}).get("stack_plate_floors_um")
         if floors_um is None or table.z_step_m is None:
             raise VerifyError("the fab sheet lists stack.gwl but records no plate floors or slicing distance")
+        frame_um = float(((sheet or {}).get("extra") or {}).get("stack", {}).get("frame_um") or 0.0)
+        side_um = g.neurons * g.pitch_m * 1e6
+        top_um = (float(np.max(floors_um)) + (table.base_m + float(np.max(snapped)) + table.z_step_m) * 1e6)
+        _checked_gwl(export_dir / "stack.gwl", sheet, (-frame_um, side_um + frame_um, -frame_um, side_um + frame_um,
+                                                        0.0, top_um))
         heights = read_gwl_stack(export_dir / "stack.gwl", g.layers, g.neurons, g.pitch_m, table.base_m,
                                  table.z_step_m, np.asarray(floors_um) * 1e-6)
         found.append(_ReadBack("stack.gwl", "quaton-fab GWL reader (per plate)", nearest_levels(heights, snapped)[0],
@@ -264,6 +272,16 @@ def read_back(
     if not found:
         raise VerifyError(f"the fab sheet in {str(export_dir)!r} lists no GDS/OASIS/STL/PNG/TIFF files")
     return found
+
+
+def _checked_gwl(path: Path, sheet: dict[str, Any] | None, box_um: tuple[float, ...]) -> gwl_io.GwlJob:
+    """A GWL job read completely and checked against what the export writes (header commands, part volume)."""
+    job = gwl_io.read_gwl(path)
+    printer = ((sheet or {}).get("extra") or {}).get("printer")
+    if not isinstance(printer, dict):
+        raise VerifyError("the fab sheet lists GWL jobs but records no printer profile")
+    gwl_io.check_job(job, path, gwl_io.job_settings(printer), box_um)  # type: ignore[arg-type]
+    return job
 
 
 def _changed_files(export_dir: Path, files: list[dict[str, Any]]) -> list[str]:
@@ -326,8 +344,8 @@ def verify_export(
         raise VerifyError(f"the export has {table.n} levels, the design {design.levels.n}")
     metric_name = design.metrics.get("primary", "accuracy")
     tol = DEFAULT_TOLERANCE.get(metric_name, 0.01) if tolerance is None else float(tolerance)
-    if not tol >= 0:
-        raise VerifyError(f"tolerance must be >= 0, got {tolerance!r}")
+    if not 0 <= tol <= 1:  # a fraction of the metric: NaN, infinity or more than everything is no tolerance
+        raise VerifyError(f"--tolerance {tolerance!r}: give a finite fraction between 0 and 1 (e.g. 0.005)")
 
     files = [f for f in sheet.get("files", []) if isinstance(f, dict) and "name" in f]
     problems: list[str] = _changed_files(export, files)

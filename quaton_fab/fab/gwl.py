@@ -214,11 +214,15 @@ class GwlJob:
 
     Attributes:
         settings: command → value text (last one wins), e.g. ``{"ScanSpeed": "10000"}``.
-        segments: float64 (M, 5): x0, x1, y, z of each written straight line along x, and its index in the file.
+        segments: float64 (M, 5): x0, x1, y, z of each written straight line along x, and its line in the file.
+        commands: every command other than ``Write`` in file order: (line number, name, value text).
+        first_point_line: line number of the first point (None: no points).
     """
 
     settings: dict[str, str]
     segments: np.ndarray
+    commands: tuple[tuple[int, str, str], ...] = ()
+    first_point_line: int | None = None
 
     def slice_index(self, slicing_m: float) -> np.ndarray:
         """int64 (M,): slice k of each segment, from z = (k + ½)Δz.
@@ -251,6 +255,8 @@ def read_gwl(path: str | os.PathLike[str]) -> GwlJob:
             y and z, or points left without ``Write``.
     """
     settings: dict[str, str] = {}
+    commands: list[tuple[int, str, str]] = []
+    first_point: int | None = None
     segments: list[tuple[float, float, float, float, float]] = []
     points: list[tuple[float, float, float]] = []
     try:
@@ -273,6 +279,7 @@ def read_gwl(path: str | os.PathLike[str]) -> GwlJob:
                 points = []
             else:
                 settings[head[0]] = " ".join(head[1:])
+                commands.append((number, head[0], " ".join(head[1:])))
             continue
         try:
             values = tuple(float(v) for v in head)
@@ -281,9 +288,61 @@ def read_gwl(path: str | os.PathLike[str]) -> GwlJob:
         if len(values) != 3 or not all(math.isfinite(v) for v in values):
             raise GwlError(f"GWL {str(path)!r} line {number}: expected 'x y z', got {raw.strip()!r}")
         points.append(values)  # type: ignore[arg-type]
+        first_point = number if first_point is None else first_point
     if points:
         raise GwlError(f"GWL {str(path)!r} ends with {len(points)} points and no Write")
-    return GwlJob(settings, np.array(segments, dtype=np.float64).reshape(-1, 5))
+    return GwlJob(settings, np.array(segments, dtype=np.float64).reshape(-1, 5), tuple(commands), first_point)
+
+
+def job_settings(printer: dict) -> dict[str, str]:
+    """The commands :func:`write_gwl` puts in a job's header for a printer profile (``PrinterProfile.to_dict()``),
+    each with its value text: a job read back must hold exactly these, each once, before its first line."""
+    power = printer.get("laser_power_percent")
+    speed = printer.get("scan_speed_m_per_s")
+    return {
+        "GalvoScanMode": "", "ContinuousMode": "", "InvertZAxis": "1", "PowerScaling": "1.0",
+        "LaserPower": _fmt(float(power) if power is not None else 50.0),
+        "ScanSpeed": _fmt(float(speed) * _UM_PER_M if speed else 10000.0),
+    }
+
+
+def check_job(job: GwlJob, path: str | os.PathLike[str], settings: dict[str, str],
+              box_um: tuple[float, float, float, float, float, float]) -> None:
+    """Refuse a job that holds anything :func:`write_gwl` would not write for this part.
+
+    Every command must be one of ``settings`` with exactly its value, each once and before the first line (no
+    ``include``, no changed power, speed or scaling, nothing after the lines); every line must lie in
+    ``box_um`` = (x_min, x_max, y_min, y_max, z_min, z_max) in µm. The error names the line number.
+    """
+    name = Path(path).name
+    seen: set[str] = set()
+    for number, command, value in job.commands:
+        if command not in settings:
+            raise GwlError(f"{name} line {number}: command {command!r} is not one quaton-fab writes")
+        if value != settings[command]:
+            raise GwlError(f"{name} line {number}: {command} {value!r} differs from the fab sheet's "
+                           f"{settings[command]!r}")
+        if command in seen:
+            raise GwlError(f"{name} line {number}: {command} set a second time")
+        if job.first_point_line is not None and number > job.first_point_line:
+            raise GwlError(f"{name} line {number}: {command} after the first written line")
+        seen.add(command)
+    missing = sorted(set(settings) - seen)
+    if missing:
+        raise GwlError(f"{name}: the header lacks {missing[0]}")
+    seg = job.segments
+    if seg.size:
+        x0, x1, y0, y1, z0, z1 = box_um
+        eps = 1e-6
+        outside = ((seg[:, 0] < x0 - eps) | (seg[:, 1] > x1 + eps) | (seg[:, 2] < y0 - eps) | (seg[:, 2] > y1 + eps)
+                   | (seg[:, 3] < z0 - eps) | (seg[:, 3] > z1 + eps))
+        if np.any(outside):
+            i = int(np.argmax(outside))
+            raise GwlError(
+                f"{name} line {int(seg[i, 4])}: a line at x {seg[i, 0]:.6g}..{seg[i, 1]:.6g}, y {seg[i, 2]:.6g}, "
+                f"z {seg[i, 3]:.6g} um lies outside the part ({x0:.6g}..{x1:.6g}, {y0:.6g}..{y1:.6g}, "
+                f"{z0:.6g}..{z1:.6g} um)"
+            )
 
 
 def rasterise_tops(

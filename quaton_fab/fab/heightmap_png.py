@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from quaton_fab.bounded import load_json_file
 from quaton_fab.fileio import atomic_path
 from quaton_fab.fab.errors import FabError
 from quaton_fab._version import __version__
@@ -331,7 +332,7 @@ def _read_height_image(path: str | os.PathLike, kind: str, read_meta) -> tuple[n
     """
     p = Path(path)
     try:
-        with Image.open(p) as im:
+        with Image.open(p, formats=[kind]) as im:  # the type by content (magic bytes), not by the file's suffix
             meta = read_meta(im, p)
             grey = _grey_array(im, p)
     except (HeightMapError, FileNotFoundError):
@@ -386,11 +387,13 @@ def _bmp_meta_from_sheet(path: Path) -> dict:
     """Metadata of ``path`` from the fab sheet next to it (``extra.bmp`` entry whose ``file`` is its name)."""
     sheet_path = path.parent / "fab_sheet.json"
     try:
-        sheet = json.loads(sheet_path.read_text(encoding="utf-8"))
+        sheet = load_json_file(sheet_path, "fab sheet", HeightMapError)
     except FileNotFoundError:
         raise HeightMapError(f"{path}: a BMP carries no scale and there is no fab_sheet.json next to it") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except OSError as exc:
         raise HeightMapError(f"{sheet_path}: cannot read the BMP scale from it ({exc})") from None
+    if not isinstance(sheet, dict):
+        raise HeightMapError(f"{sheet_path}: a fab sheet is a JSON object")
     for entry in (sheet.get("extra") or {}).get("bmp") or []:
         if isinstance(entry, dict) and entry.get("file") == path.name:
             return entry

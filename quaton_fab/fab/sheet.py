@@ -19,6 +19,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
+from quaton_fab.bounded import load_json_file
 from quaton_fab.fileio import atomic_write_bytes
 from quaton_fab.validate import count, length_m
 from quaton_fab.fab.errors import FabError
@@ -706,12 +707,14 @@ def read_fab_sheet(path: str | os.PathLike) -> dict:
     p = Path(path)
     if p.is_dir():
         p = p / JSON_NAME
+    if p.is_symlink():  # the sheet decides what verify reads and where results are recorded: never a link
+        raise SheetError(f"{str(p)!r} is a symbolic link; a fab sheet must be a plain file in the export folder")
     try:
-        sheet = json.loads(p.read_text(encoding="utf-8"))
+        sheet = load_json_file(p, "fab sheet", SheetError)
     except FileNotFoundError:
         raise SheetError(f"no fab sheet at {str(p)!r}") from None
-    except json.JSONDecodeError as exc:
-        raise SheetError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(sheet, dict):
+        raise SheetError(f"{p}: a fab sheet is a JSON object, not {type(sheet).__name__}")
     if sheet.get("schema") != SHEET_SCHEMA:
         raise SheetError(f"{p}: schema {sheet.get('schema')!r} is not {SHEET_SCHEMA!r}")
     return sheet
