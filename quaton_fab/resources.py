@@ -31,6 +31,7 @@ __all__ = [
     "simulation_memory_bytes",
     "check_simulation",
     "check_print_grid",
+    "fidelity_option",
 ]
 
 #: Largest level count a design can have: the GDSII/OASIS exporter puts level k on layer 1 + k, below the mark
@@ -235,3 +236,11 @@ def check_print_grid(height_m: float, width_m: float, slicing_m: float | None, h
             f"{option}: slicing {slicing_m:.3g} m and hatching {hatching_m:.3g} m write about {lines:.3g} lines; "
             f"at most {MAX_PRINT_LINES:.3g} (choose larger distances)"
         )
+
+
+def fidelity_option(oversample: int, relief: Any = None) -> str:
+    """The options a simulation's fidelity comes from, for refusal messages: ``--oversample S --max-slice X``."""
+    text = f"--oversample {oversample}"
+    if relief is not None and relief.max_slice_m is not None:
+        text += f" --max-slice {relief.max_slice_m:.3g} m"
+    return text

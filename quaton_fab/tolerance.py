@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from quaton_fab.resources import check_simulation, fidelity_option
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.network import DiffractiveNetwork, Geometry
 from quaton_fab.optics.relief import Relief
@@ -634,6 +635,8 @@ def run_tolerance(
         allowed_loss = 0.01 if primary == "accuracy" else 0.02
     if not (isinstance(allowed_loss, numbers.Real) and math.isfinite(allowed_loss) and 0 <= allowed_loss <= 1):
         raise ToleranceError(f"allowed loss must be a number in [0, 1], got {allowed_loss!r}")
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ToleranceError(f"--seed {seed!r}: the Monte-Carlo seed must be a non-negative integer")
     fid = fidelity if fidelity is not None else reference_fidelity(design)
     if fid.relief is None:
         raise ToleranceError("tolerance analysis simulates the printed relief; the chosen fidelity has thin masks")
@@ -642,6 +645,8 @@ def run_tolerance(
     dev = resolve_device(device)
     images, labels = load_design_split(design, "test", samples=samples)
     geometry = dataclasses.replace(design.geometry, oversample=fid.oversample)
+    check_simulation(geometry, fid.relief, batch=max(1, min(batch_size, int(images.shape[0]))),
+                     option=fidelity_option(fid.oversample, fid.relief))
     network = DiffractiveNetwork(geometry, relief=fid.relief).to(dev)
     task = task_from_dict(design.task, geometry.neurons, geometry.oversample).to(dev)
     encoding = Encoding.from_dict(design.encoding)

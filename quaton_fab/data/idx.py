@@ -9,10 +9,14 @@ exactly; anything else raises :class:`~quaton_fab.data.errors.DataError` naming 
 from __future__ import annotations
 
 import gzip
+import zlib
 import struct
 from pathlib import Path
 
 import numpy as np
+
+from quaton_fab.bounded import inflate_capped
+from quaton_fab.resources import available_memory_bytes
 
 from .errors import DataError
 
@@ -27,18 +31,26 @@ IDX_DTYPES: dict[int, np.dtype] = {
 }
 
 _MAX_DIMS = 8
+#: Largest decompressed IDX file read (the largest public IDX sets are a few hundred MB).
+MAX_IDX_BYTES = 2 * 1024**3
+
+
+def _max_idx_bytes() -> int:
+    """The inflation cap: :data:`MAX_IDX_BYTES`, or half the memory available if that is less."""
+    available = available_memory_bytes()
+    return MAX_IDX_BYTES if available is None else min(MAX_IDX_BYTES, available // 2)
 
 
 def _read_bytes(path: Path) -> bytes:
     """Return the (decompressed) content of ``path``; ``.gz`` files are gunzipped."""
     try:
-        if path.suffix == ".gz":
+        if path.suffix == ".gz":  # inflated with a cap: a small .gz cannot claim the machine's memory
             with gzip.open(path, "rb") as handle:
-                return handle.read()
+                return inflate_capped(handle, _max_idx_bytes(), f"IDX file {path}", DataError)
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise DataError(f"IDX file not found: {path}") from exc
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"cannot read IDX file {path}: {exc}") from exc
 
 

@@ -34,6 +34,7 @@ from typing import Any, cast
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from quaton_fab.bounded import npz_arrays
 from quaton_fab.resources import MAX_CLASSES
 
 from .cifar import BT601_WEIGHTS
@@ -192,7 +193,7 @@ def load_folder(path: str | Path, counts: dict[str, int | None], seed: int) -> D
 # ------------------------------------------------------------------------------------------------- npz
 def _npz_get(archive: Any, key: str, source: str) -> np.ndarray | None:
     """The array stored under either accepted name of ``key``, or None; both names present is an error."""
-    names = [name for name in NPZ_KEYS[key] if name in archive.files]
+    names = [name for name in NPZ_KEYS[key] if name in archive]
     if len(names) > 1:
         raise DataError(f"{source} holds both {names[0]!r} and {names[1]!r}; keep one")
     return archive[names[0]] if names else None
@@ -220,11 +221,11 @@ def load_npz(path: str | Path, counts: dict[str, int | None], seed: int) -> Data
     if not file.is_file():
         raise DataError(f"npz file not found: {file}")
     source = str(file)
-    try:
-        with np.load(file, allow_pickle=False) as archive:
-            arrays = {key: _npz_get(archive, key, source) for key in NPZ_KEYS}
-            kind = str(archive["kind"]) if "kind" in archive.files else "intensity"
-            class_names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else None
+    try:  # array headers checked against memory before any data is read; members inflate with a cap
+        archive = npz_arrays(file, DataError)
+        arrays = {key: _npz_get(archive, key, source) for key in NPZ_KEYS}
+        kind = str(archive["kind"]) if "kind" in archive else "intensity"
+        class_names = [str(n) for n in archive["class_names"]] if "class_names" in archive else None
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile, zlib.error) as exc:
         if isinstance(exc, DataError):
             raise

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from quaton_fab.resources import check_print_grid
 from quaton_fab.fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab import gds as gds_io
@@ -291,6 +292,10 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
             f"--format gwl needs a printer with a slicing and hatching grid; profile {printer.name!r} has none "
             "(use --printer 2pp-63x-ip-dip or give --slicing-distance and --hatching-distance)"
         )
+    check_print_grid(  # slicing planes and GWL lines are bounded before any file is written
+        table.base_m + float(np.max(table.snapped_height_m)), design.geometry.neurons * design.geometry.pitch_m,
+        table.z_step_m, printer.hatching_distance_m if "gwl" in options.formats else None,
+        "--slicing-distance/--hatching-distance", parts=design.geometry.layers * (2 if options.stack else 1))
 
     target = Path(os.path.realpath(out))  # the directory itself, also when --out is a symbolic link to it
     if target == target.parent:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from quaton_fab.resources import check_simulation, fidelity_option
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
 from quaton_fab.design import Design, DesignError
 from quaton_fab.errors import QuatonFabError
@@ -294,6 +295,8 @@ def simulate_design(
         part = getattr(splits, split)
         images, labels = part.images, part.labels
     geometry = dataclasses.replace(design.geometry, oversample=fidelity.oversample)
+    check_simulation(geometry, fidelity.relief, batch=max(1, min(batch_size, len(images))),
+                     option=fidelity_option(fidelity.oversample, fidelity.relief))
     network = DiffractiveNetwork(geometry, relief=fidelity.relief).to(dev)
     task = task_from_dict(design.task, geometry.neurons, geometry.oversample).to(dev)
     encoding = Encoding.from_dict(design.encoding)
