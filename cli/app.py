@@ -842,9 +842,21 @@ def tolerance(
         limits.add_row(q(lim["error"]), "[red]< smallest swept[/]" if value is None else f"{value:g} {q(lim['unit'])}",
                        q(lim["source"]))
     console.print(limits)
-    atomic_write_bytes(files["json"], (json.dumps(result, indent=2, allow_nan=False) + "\n").encode())
-    atomic_write_bytes(files["md"], tolerance_markdown(run).encode())
-    plot_tolerance(result, files["png"])
+    import shutil
+    import tempfile
+
+    from quaton_fab.fileio import commit_set
+
+    target.mkdir(parents=True, exist_ok=True)  # the three files are staged, then moved in together (or none)
+    stage = Path(tempfile.mkdtemp(prefix=".tolerance-", dir=target))
+    try:
+        staged = {k: stage / p.name for k, p in files.items()}
+        atomic_write_bytes(staged["json"], (json.dumps(result, indent=2, allow_nan=False) + "\n").encode())
+        atomic_write_bytes(staged["md"], tolerance_markdown(run).encode())
+        plot_tolerance(result, staged["png"])
+        commit_set([(staged[k], files[k]) for k in files])
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     for path in files.values():
         console.print(f"  wrote {q(path)}")
     if export_dir is not None:

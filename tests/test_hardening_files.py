@@ -241,3 +241,24 @@ def test_group5_a_read_only_export_still_gets_its_verdict(design, tmp_path, monk
     assert "total gap" in result.output and "not recorded" in result.output
     assert "Traceback" not in result.output
     assert (out / "fab_sheet.json").read_bytes() == before
+
+
+# ------------------------------------------------------------------------ 6. minor
+def test_group6_materials_refuses_a_wavelength_that_is_not_optical():
+    one_line_error(run("materials", "--wavelength", "780m"), "780 m", "not an optical wavelength")
+
+
+def test_group6_tolerance_on_a_full_disk_leaves_no_partial_set(tmp_path, monkeypatch):
+    import errno
+
+    from quaton_fab import tolerance_figure
+
+    def full(result, path, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(tolerance_figure, "plot_tolerance", full)
+    out = tmp_path / "tol"
+    args = ["tolerance", SAMPLE, "--trials", "1", "--samples", "4", "--errors", "shift", "--shift", "0.2um",
+            "--combined", "1", "--fidelity", "design", "--out", out]
+    one_line_error(run(*args), "No space left", "tolerance.png")
+    assert sorted(p.name for p in out.iterdir()) == []

@@ -18,6 +18,7 @@ import logging
 import math
 from dataclasses import dataclass
 from quaton_fab.fab.errors import FabError
+from quaton_fab.sanity import MAX_WAVELENGTH_M, MIN_WAVELENGTH_M
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,17 @@ class Material:
 def _finite_or_none(x: float) -> float | None:
     """``x`` if finite, else None (JSON has no infinity); used for open-ended validity ranges."""
     return x if math.isfinite(x) else None
+
+
+def _optical_wavelength(wavelength_m: float) -> float:
+    """:func:`_check_wavelength`, also refusing lengths that are no optical wavelength (e.g. ``780m``)."""
+    lam_m = _check_wavelength(wavelength_m)
+    if not MIN_WAVELENGTH_M <= lam_m <= MAX_WAVELENGTH_M:
+        raise MaterialError(
+            f"--wavelength {lam_m:g} m is not an optical wavelength ({MIN_WAVELENGTH_M * 1e9:g} nm … "
+            f"{MAX_WAVELENGTH_M * 1e3:g} mm); a plain number is metres: write e.g. 780nm"
+        )
+    return lam_m
 
 
 def _check_wavelength(wavelength_m: float) -> float:
@@ -388,11 +400,11 @@ def _row(m: Material, wavelength_m: float) -> dict:
 
 def material_table(wavelength_m: float | None = None) -> list[dict]:
     """Rows describing every built-in material, with n at ``wavelength_m`` (m; default: 589.3 nm, n_D)."""
-    lam_m = REFERENCE_WAVELENGTH_M if wavelength_m is None else _check_wavelength(wavelength_m)
+    lam_m = REFERENCE_WAVELENGTH_M if wavelength_m is None else _optical_wavelength(wavelength_m)
     return [_row(m, lam_m) for m in MATERIALS]
 
 
 def medium_table(wavelength_m: float | None = None) -> list[dict]:
     """Rows describing every built-in medium, with n at ``wavelength_m`` (m; default: 589.3 nm, n_D)."""
-    lam_m = REFERENCE_WAVELENGTH_M if wavelength_m is None else _check_wavelength(wavelength_m)
+    lam_m = REFERENCE_WAVELENGTH_M if wavelength_m is None else _optical_wavelength(wavelength_m)
     return [_row(m, lam_m) for m in MEDIA]
