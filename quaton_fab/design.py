@@ -36,6 +36,7 @@ from quaton_fab.optics.propagation import KERNEL_FLAT_MARGIN_PX, KERNEL_TAPER_PX
 from quaton_fab.optics.relief import RELIEF_MODEL, Relief
 from quaton_fab.quant.levels import LevelSet
 from quaton_fab.resources import check_simulation
+from quaton_fab.sanity import geometry_problems
 
 __all__ = ["Design", "DesignError", "SCHEMA", "SCHEMA_VERSION", "sampling_record"]
 
@@ -322,6 +323,12 @@ class Design:
             raise DesignError(f"{str(json_path)!r} is inconsistent: {exc}") from None
         # the design's own simulation (one sample) must fit before any command allocates it
         check_simulation(geometry, relief, option=str(json_path))
+        refusals, warnings = geometry_problems(
+            wavelength_m=geometry.wavelength_m, pitch_m=geometry.pitch_m, neurons=geometry.neurons,
+            distances_m={"d_in_m": geometry.d_in_m, "spacing_m": geometry.spacing_m, "d_out_m": geometry.d_out_m},
+            n_medium=geometry.n_medium)
+        for message in refusals + warnings:  # a saved design is still read; its numbers may mean little
+            log.warning("%s: %s", json_path, message)
         return design
 
 

@@ -281,3 +281,32 @@ def test_group6_a_corrupted_cell_record_is_listed_not_dropped(tmp_path):
     report = json.loads((sweep / "report.json").read_text())
     assert report["done"] == 3
     assert any(f["status"] == "unreadable" and "not valid JSON" in f["error"] for f in report["failed"])
+
+
+def test_group3_a_full_disk_in_a_cell_is_one_line_without_a_traceback(tmp_path, monkeypatch, caplog):
+    from quaton_fab.training import trainer as trainer_module
+
+    def full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:603] . unexpected pos 64 vs 0")
+
+    monkeypatch.setattr(trainer_module.torch, "save", full)
+    monkeypatch.setattr("quaton_fab.sweep.cell._free_bytes", lambda folder: 0)
+    record = run_cell(_cell(tmp_path), str(tmp_path / "sw"))
+    assert record["status"] == "failed"
+    assert "cannot write the checkpoint (No space left on device)" in record["error"]
+    assert "Traceback" not in caplog.text
+
+
+def test_group6_a_design_with_absurd_spacing_warns_when_read(tmp_path, caplog):
+    import shutil
+
+    from quaton_fab.design import Design
+
+    sample = Path(__file__).parent.parent / "sample_designs" / "rbc-qpi-psq-lt-8"
+    folder = tmp_path / "d"
+    shutil.copytree(sample, folder)
+    meta = json.loads((folder / "design.json").read_text())
+    meta["geometry"]["spacing_m"] = 1000.0
+    (folder / "design.json").write_text(json.dumps(meta))
+    Design.load(folder)
+    assert "spacing_m" in caplog.text and "far too long" in caplog.text

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import time
@@ -132,6 +133,19 @@ class _StatusWriter:
     def evaluating(self, label: str) -> None:
         self.state.update(phase=f"evaluating ({label})")
         self._write(force=True)
+
+
+def _is_write_failure(text: str) -> bool:
+    """True for PyTorch's own messages when a file write failed (it raises RuntimeError, not OSError)."""
+    return "inline_container" in text or "file write failed" in text or "PytorchStreamWriter failed" in text
+
+
+def _free_bytes(folder: Path) -> int | None:
+    """Free bytes on the file system holding ``folder`` (None if unknown)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
@@ -256,6 +270,11 @@ def run_cell(
         return record
     except Exception as exc:  # a failed cell must not stop the sweep: record one line and go on
         line = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, RuntimeError) and _is_write_failure(line):  # torch.save on a full disk
+            free = _free_bytes(run_dir)
+            reason = "No space left on device" if free == 0 else line[:120]
+            line = f"{run_dir}: cannot write the checkpoint ({reason})"
+            exc = OSError(line)
         if not isinstance(exc, (QuatonFabError, OSError)):
             logger.exception("cell %s failed", cell.key)
             line = f"{type(exc).__name__}: {line}"
