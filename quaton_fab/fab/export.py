@@ -495,7 +495,7 @@ def _previous_export_files(out: Path) -> list[str]:
     try:
         files = json.loads(sheet.read_text(encoding="utf-8")).get("files", [])
         return [f["name"] for f in files if isinstance(f.get("name"), str) and "/" not in f["name"]]
-    except (ValueError, AttributeError, TypeError, KeyError):
+    except (ValueError, AttributeError, TypeError, KeyError, RecursionError):
         return []
 
 

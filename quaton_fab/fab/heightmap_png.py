@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from quaton_fab.bounded import load_json_file
+from quaton_fab.bounded import load_json_file, loads_json
 from quaton_fab.fileio import atomic_path
 from quaton_fab.fab.errors import FabError
 from quaton_fab._version import __version__
@@ -343,13 +343,16 @@ def _read_height_image(path: str | os.PathLike, kind: str, read_meta) -> tuple[n
 
 
 def _png_meta(im: Image.Image, p: Path) -> dict:
-    return {k: json.loads(v) for k, v in im.text.items()}
+    return {k: loads_json(v, f"{p}: text chunk {k!r}", HeightMapError) for k, v in im.text.items()}
 
 
 def _tiff_meta(im: Image.Image, p: Path) -> dict:
+    text = im.tag_v2.get(_TIFF_DESCRIPTION_TAG, "{}")
+    if not isinstance(text, str):
+        raise HeightMapError(f"{p}: ImageDescription is not quaton-fab JSON metadata")
     try:
-        return json.loads(im.tag_v2.get(_TIFF_DESCRIPTION_TAG, "{}"))
-    except json.JSONDecodeError:
+        return loads_json(text, f"{p}: ImageDescription", HeightMapError)
+    except HeightMapError:
         raise HeightMapError(f"{p}: ImageDescription is not quaton-fab JSON metadata") from None
 
 

@@ -90,9 +90,10 @@ def read_cell_record(run_dir: str | Path, *, strict: bool = False) -> dict[str, 
 def read_status(run_dir: str | Path) -> dict[str, Any] | None:
     """The live ``status.json`` a running cell writes (epoch, step, elapsed), or None."""
     try:
-        return json.loads((Path(run_dir) / STATUS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = load_json_file(Path(run_dir) / STATUS_FILE, "status file", CellError, max_bytes=1024 * 1024)
+    except (OSError, CellError):
         return None
+    return data if isinstance(data, dict) else None
 
 
 class _StatusWriter:
