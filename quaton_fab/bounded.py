@@ -220,13 +220,15 @@ def _npy_header(member: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype]:
 
 
 def npz_arrays(path: str | os.PathLike[str], error: ErrorType, *, names: tuple[str, ...] | None = None,
-               available_bytes: int | None = None) -> dict[str, np.ndarray]:
+               available_bytes: int | None = None,
+               unreadable: str = "{path!r} cannot be read ({reason})") -> dict[str, np.ndarray]:
     """The arrays of an ``.npz`` archive (``names``: only these members), never pickles, always within memory.
 
     Every member's ``.npy`` header is read first and its claimed size (shape × item size) checked against the
     memory available (:func:`~quaton_fab.resources.check_memory`) before any data is read; the member is then
     inflated with a cap of its claimed size, so a member whose compressed data inflates beyond its header's
-    claim is refused while inflating.
+    claim is refused while inflating. ``unreadable`` is the message for a file that is no archive
+    (``{path}`` and ``{reason}`` are filled in).
     """
     label = str(path)
     out: dict[str, np.ndarray] = {}
@@ -259,6 +261,9 @@ def npz_arrays(path: str | os.PathLike[str], error: ErrorType, *, names: tuple[s
     except QuatonFabError:
         raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, SyntaxError, MemoryError) as exc:
-        raise error(f"{label} cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
+        reason = "the file is empty" if isinstance(exc, EOFError) or (
+            isinstance(exc, zipfile.BadZipFile) and os.path.getsize(path) == 0) else (
+            f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+        raise error(unreadable.format(path=label, reason=reason)) from None
     return out
 

@@ -222,7 +222,7 @@ def load_npz(path: str | Path, counts: dict[str, int | None], seed: int) -> Data
         raise DataError(f"npz file not found: {file}")
     source = str(file)
     try:  # array headers checked against memory before any data is read; members inflate with a cap
-        archive = npz_arrays(file, DataError)
+        archive = npz_arrays(file, DataError, unreadable="cannot read npz file {path}: {reason}")
         arrays = {key: _npz_get(archive, key, source) for key in NPZ_KEYS}
         kind = str(archive["kind"]) if "kind" in archive else "intensity"
         class_names = [str(n) for n in archive["class_names"]] if "class_names" in archive else None
