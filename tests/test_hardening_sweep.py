@@ -310,3 +310,8 @@ def test_group6_a_design_with_absurd_spacing_warns_when_read(tmp_path, caplog):
     (folder / "design.json").write_text(json.dumps(meta))
     Design.load(folder)
     assert "spacing_m" in caplog.text and "far too long" in caplog.text
+
+
+def test_group4_an_oversized_spec_is_refused_unread(tmp_path):
+    spec = write_spec(tmp_path, spec_text() + "# " + "x" * (2 * 1024 * 1024) + "\n")
+    one_line_error(runner.invoke(app, ["sweep", str(spec), "--dry-run"]), "larger than 1.0 MiB")
