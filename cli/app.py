@@ -855,6 +855,11 @@ def tolerance(
         atomic_write_bytes(staged["md"], tolerance_markdown(run).encode())
         plot_tolerance(result, staged["png"])
         commit_set([(staged[k], files[k]) for k in files])
+    except OSError as exc:  # name the file the user asked for, not its staged twin
+        if exc.filename is not None and Path(os.fsdecode(exc.filename)).parent == stage:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(target / Path(os.fsdecode(exc.filename)).name)
+                          ) from None
+        raise
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     for path in files.values():
