@@ -1,0 +1,107 @@
+"""Scale table: peak memory and samples/s of one training step vs neurons × masks, relief model with and without
+recompute (activation checkpointing per mask).
+
+Geometry: the ``paper`` preset (λ0 = 632.8 nm, λ/2 neurons so s = 1, 3.373 µm hops, IP-Dip relief with one slice
+per level step: 3 slices) with ``--neurons`` and ``--layers`` varied; generated data; one batch of ``--batch``.
+Every point runs in its own fresh process, so the peak (resident-memory high-water mark on CPU, the CUDA
+allocator's peak on a GPU; see quaton_fab/profiling.py) belongs to that point alone. Timing: best of
+``--repeats`` steps after a warm-up step.
+
+    python benchmarks/bench_scale.py [--device cpu|cuda] [--batch 4] [--repeats 1] [--neurons 64,128,256,512]
+        [--layers 3,8] [--out benchmarks/results/scale_cpu.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+POINT = r"""
+import json, sys, torch
+from quaton_fab.training.config import preset
+from quaton_fab.training.stepbench import measure_step
+args = json.loads(sys.argv[1])
+if args["threads"]:
+    torch.set_num_threads(args["threads"])
+cfg = preset("paper", neurons=args["neurons"], layers=args["layers"], batch_size=args["batch"],
+             recompute=args["recompute"], device=args["device"])
+print(json.dumps(measure_step(cfg, args["device"], repeats=args["repeats"]).to_dict()))
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--neurons", default="64,128,256,512")
+    parser.add_argument("--layers", default="3,8")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per point")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scale_cpu.json")
+    args = parser.parse_args()
+    rows = []
+    start = time.perf_counter()
+    for neurons in [int(v) for v in args.neurons.split(",")]:
+        for layers in [int(v) for v in args.layers.split(",")]:
+            for recompute in ("off", "on"):
+                point = dict(neurons=neurons, layers=layers, batch=args.batch, recompute=recompute,
+                             device=args.device, repeats=args.repeats, threads=args.threads)
+                try:
+                    done = subprocess.run([sys.executable, "-c", POINT, json.dumps(point)], capture_output=True,
+                                          text=True, timeout=args.timeout, check=False)
+                except subprocess.TimeoutExpired:
+                    rows.append({**point, "error": f"timeout after {args.timeout:g} s"})
+                    continue
+                if done.returncode != 0:
+                    rows.append({**point, "error": (done.stderr.strip().splitlines() or ["failed"])[-1]})
+                    continue
+                cost = json.loads(done.stdout.strip().splitlines()[-1])
+                rows.append({**point, **cost})
+                peak = cost["peak_bytes"]
+                print(f"N={neurons:4d} L={layers} recompute={recompute:3s}: {cost['samples_per_s']:8.2f} samples/s, "
+                      f"peak {peak / 2**20 if peak is not None else float('nan'):9.1f} MiB, estimate "
+                      f"{cost['estimate_bytes'] / 2**20:9.1f} MiB", flush=True)
+    result = {
+        "what": "one training step (forward + backward) of the paper geometry, relief model; peak memory above "
+                "the memory held before the step; samples/s = batch / best step time",
+        "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "device": args.device,
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": args.threads or torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") and torch.cuda.is_available() else None,
+        "wall_s": round(time.perf_counter() - start, 1),
+        "rows": rows,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(args.out)
+    md = args.out.with_suffix(".md")
+    lines = [f"# Scale table ({args.device}, batch {args.batch})", "", f"`{result['command']}` — {result['what']}.",
+             "", "| neurons | masks | recompute | samples/s | peak MiB | estimate MiB |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['neurons']} | {r['layers']} | {r['recompute']} | – | – | {r['error']} |")
+        else:
+            peak = "n/a" if r["peak_bytes"] is None else f"{r['peak_bytes'] / 2**20:.1f}"
+            lines.append(f"| {r['neurons']} | {r['layers']} | {r['recompute']} | {r['samples_per_s']:.2f} | {peak} | "
+                         f"{r['estimate_bytes'] / 2**20:.1f} |")
+    tmp = md.with_suffix(".mdtmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(md)
+    print(f"wrote {args.out} and {md} ({result['wall_s']} s)")
+
+
+if __name__ == "__main__":
+    main()
