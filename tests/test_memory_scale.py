@@ -34,7 +34,8 @@ def assert_same_gradients(a, b, rtol=2e-4):
     for name in a:
         scale = float(a[name].abs().max())
         assert scale > 0, name  # the gradient is not trivially zero
-        assert torch.allclose(a[name], b[name], rtol=0, atol=rtol * scale), (name, float((a[name] - b[name]).abs().max()))
+        gap = float((a[name] - b[name]).abs().max())
+        assert gap <= rtol * scale, (name, gap, scale)
 
 
 def test_recompute_gives_the_plain_gradients():
@@ -111,7 +112,8 @@ def test_the_refusal_names_the_memory_options(monkeypatch):
 
     runner = StepRunner(tiny_relief())
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1 << 20, 1 << 30))
-    with pytest.raises(ResourceError, match=r"\(use --recompute on or a smaller --micro-batch\) needs about .* 1\.0 MiB available"):
+    hint = r"\(use --recompute on or a smaller --micro-batch\) needs about .* 1\.0 MiB available"
+    with pytest.raises(ResourceError, match=hint):
         check_training_memory(runner.config.replace(eval_batch_size=1), SimpleNamespace(type="cuda"), 2,
                               relief=runner.parts.network.relief)
 
