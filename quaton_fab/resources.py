@@ -125,8 +125,8 @@ def training_memory_parts(
     batch), in fields of the run's complex dtype (complex64):
 
     * kept for the backward pass: thin masks, one field on the padded hop grid per hop (``L + 1``); relief,
-      stored: per mask one field on the relief's padded grid per slice (``S``) plus its input on the hop grid;
-      relief, recomputed: per mask its input on the hop grid, plus one mask's slices while they are recomputed;
+      stored: per mask one field on the relief's padded grid per slice (``S``); relief, recomputed: per mask
+      its input on the aperture grid, plus one mask's slices while they are recomputed;
     * those kept fields × ``_KEPT_OVERHEAD``, plus fields in flight (spectra, gradients):
       ``_WORKING_FIELDS + _WORKING_FIELDS_PER_MASK·L`` on the hop grid;
 
@@ -148,7 +148,8 @@ def training_memory_parts(
 
         slices, relief_side = network_relief_grid(relief, config.neurons * oversample, config.pitch_m / oversample)
         mask = slices * float(relief_side) ** 2
-        kept = layers * hop + (mask if recompute else layers * mask)
+        aperture = float(config.neurons * oversample) ** 2
+        kept = layers * aperture + mask if recompute else layers * mask
     working = (_WORKING_FIELDS + _WORKING_FIELDS_PER_MASK * layers) * hop
     per_sample = (_KEPT_OVERHEAD * kept + working) * _COMPLEX64_BYTES
     samples = config.batch_size if getattr(config, "micro_batch", None) is None else min(

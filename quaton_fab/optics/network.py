@@ -336,7 +336,8 @@ class DiffractiveNetwork(nn.Module):
         checkpointed = self.recompute and torch.is_grad_enabled()
         for layer in range(g.layers):
             if checkpointed:
-                field = checkpoint(relief, field, heights_m[layer], use_reentrant=False)
+                # the aperture's field alone is kept (a copy, so the padded hop output it crops is freed)
+                field = checkpoint(relief, field.contiguous(), heights_m[layer], use_reentrant=False)
             else:
                 field = relief(field, heights_m[layer])
             field = self._spectrum(layer + 1, field)(field)
