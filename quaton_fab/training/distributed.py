@@ -62,8 +62,9 @@ class Distributed:
         if not self.active:
             return module
         device_ids = [self.local_rank] if self.backend == "nccl" else None
-        # Every rank advances the buffers (quantizer schedules, noise counters) identically: no broadcast needed.
-        return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+        # Every rank advances the buffers (quantizer schedules, noise counters) identically; DDP's default sync of
+        # rank 0's buffers at each forward copies equal values (a few small tensors).
+        return DistributedDataParallel(module, device_ids=device_ids)
 
     def no_sync(self, wrapped: nn.Module) -> Callable[[], contextlib.AbstractContextManager] | None:
         """DDP's ``no_sync`` of ``wrapped`` (gradient accumulation without all-reduce), None when alone."""
