@@ -3,9 +3,10 @@ recompute (activation checkpointing per mask).
 
 Geometry: the ``paper`` preset (λ0 = 632.8 nm, λ/2 neurons so s = 1, 3.373 µm hops, IP-Dip relief with one slice
 per level step: 3 slices) with ``--neurons`` and ``--layers`` varied; generated data; one batch of ``--batch``.
-Every point runs in its own fresh process, so the peak (resident-memory high-water mark on CPU, the CUDA
-allocator's peak on a GPU; see quaton_fab/profiling.py) belongs to that point alone. Timing: best of
-``--repeats`` steps after a warm-up step.
+On CPU every point runs in its own fresh process, so the peak (resident-memory high-water mark; see
+quaton_fab/profiling.py) belongs to that point alone; on CUDA the allocator's peak statistics are reset per
+point, so the points run in this process. Timing: best of ``--repeats`` steps after a warm-up step. The
+results files are rewritten after every point (a timeout keeps what was measured).
 
     python benchmarks/bench_scale.py [--device cpu|cuda] [--batch 4] [--repeats 1] [--neurons 64,128,256,512]
         [--layers 3,8] [--out benchmarks/results/scale_cpu.json]
@@ -45,31 +46,61 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--neurons", default="64,128,256,512")
     parser.add_argument("--layers", default="3,8")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per point")
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed per point (CPU)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "scale_cpu.json")
     args = parser.parse_args()
     rows = []
     start = time.perf_counter()
+    in_process = args.device.startswith("cuda")
     for neurons in [int(v) for v in args.neurons.split(",")]:
         for layers in [int(v) for v in args.layers.split(",")]:
             for recompute in ("off", "on"):
                 point = dict(neurons=neurons, layers=layers, batch=args.batch, recompute=recompute,
                              device=args.device, repeats=args.repeats, threads=args.threads)
-                try:
-                    done = subprocess.run([sys.executable, "-c", POINT, json.dumps(point)], capture_output=True,
-                                          text=True, timeout=args.timeout, check=False)
-                except subprocess.TimeoutExpired:
-                    rows.append({**point, "error": f"timeout after {args.timeout:g} s"})
-                    continue
-                if done.returncode != 0:
-                    rows.append({**point, "error": (done.stderr.strip().splitlines() or ["failed"])[-1]})
-                    continue
-                cost = json.loads(done.stdout.strip().splitlines()[-1])
-                rows.append({**point, **cost})
-                peak = cost["peak_bytes"]
-                print(f"N={neurons:4d} L={layers} recompute={recompute:3s}: {cost['samples_per_s']:8.2f} samples/s, "
-                      f"peak {peak / 2**20 if peak is not None else float('nan'):9.1f} MiB, estimate "
-                      f"{cost['estimate_bytes'] / 2**20:9.1f} MiB", flush=True)
+                row = run_in_process(point) if in_process else run_in_subprocess(point, args.timeout)
+                rows.append(row)
+                if "error" not in row:
+                    peak = row["peak_bytes"]
+                    print(f"N={neurons:4d} L={layers} recompute={recompute:3s}: {row['samples_per_s']:8.2f} "
+                          f"samples/s, peak {peak / 2**20 if peak is not None else float('nan'):9.1f} MiB, "
+                          f"estimate {row['estimate_bytes'] / 2**20:9.1f} MiB", flush=True)
+                write(args, rows, start)
+
+
+def run_in_subprocess(point: dict, timeout: float) -> dict:
+    """One point in a fresh process (an honest resident-memory peak)."""
+    try:
+        done = subprocess.run([sys.executable, "-c", POINT, json.dumps(point)], capture_output=True, text=True,
+                              timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {**point, "error": f"timeout after {timeout:g} s"}
+    if done.returncode != 0:
+        return {**point, "error": (done.stderr.strip().splitlines() or ["failed"])[-1]}
+    return {**point, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def run_in_process(point: dict) -> dict:
+    """One point in this process (CUDA: the allocator's peak is reset for it)."""
+    from quaton_fab.errors import QuatonFabError
+    from quaton_fab.training.config import preset
+    from quaton_fab.training.stepbench import measure_step
+
+    if point["threads"]:
+        torch.set_num_threads(point["threads"])
+    try:
+        cfg = preset("paper", neurons=point["neurons"], layers=point["layers"], batch_size=point["batch"],
+                     recompute=point["recompute"], device=point["device"])
+        cost = measure_step(cfg, point["device"], repeats=point["repeats"]).to_dict()
+    except (RuntimeError, ValueError, QuatonFabError) as exc:  # out of memory, a refused size
+        return {**point, "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"}
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    return {**point, **cost}
+
+
+def write(args: argparse.Namespace, rows: list, start: float) -> None:
+    """Rewrite the JSON and Markdown results with the rows so far."""
     result = {
         "what": "one training step (forward + backward) of the paper geometry, relief model; peak memory above "
                 "the memory held before the step; samples/s = batch / best step time",
@@ -100,8 +131,8 @@ def main() -> None:
     tmp = md.with_suffix(".mdtmp")
     tmp.write_text("\n".join(lines) + "\n")
     tmp.replace(md)
-    print(f"wrote {args.out} and {md} ({result['wall_s']} s)")
 
 
 if __name__ == "__main__":
     main()
+    print("done")

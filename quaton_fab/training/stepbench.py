@@ -26,14 +26,14 @@ __all__ = ["StepCost", "StepRunner", "measure_step"]
 class StepCost:
     """One configuration's step: ``step_s`` (best of the repeats), ``samples_per_s``, ``peak_bytes`` (measured,
     None where it cannot be), ``estimate_bytes`` (the resource estimate of a training step: kept fields and
-    transfer functions), ``method`` (how the peak was measured), ``recompute`` (as resolved)."""
+    transfer functions), ``method`` (how the peak was measured), ``recomputed`` (recompute as resolved)."""
 
     step_s: float
     samples_per_s: float
     peak_bytes: int | None
     estimate_bytes: float
     method: str | None
-    recompute: bool
+    recomputed: bool
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -106,5 +106,5 @@ def measure_step(config: TrainConfig, device: str | None = None, *, repeats: int
         peak_bytes=peak,
         estimate_bytes=runner.estimate_bytes(),
         method=peak_method(runner.device),
-        recompute=runner.parts.network.recompute,
+        recomputed=runner.parts.network.recompute,
     )
