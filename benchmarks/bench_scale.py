@@ -8,8 +8,8 @@ quaton_fab/profiling.py) belongs to that point alone; on CUDA the allocator's pe
 point, so the points run in this process. Timing: best of ``--repeats`` steps after a warm-up step. The
 results files are rewritten after every point (a timeout keeps what was measured).
 
-    python benchmarks/bench_scale.py [--device cpu|cuda] [--batch 4] [--repeats 1] [--neurons 64,128,256,512]
-        [--layers 3,8] [--out benchmarks/results/scale_cpu.json]
+    python benchmarks/bench_scale.py [--device cpu|cuda] [--preset paper] [--batch 4] [--repeats 1]
+        [--neurons 64,128,256,512] [--layers 3,8] [--out benchmarks/results/scale_cpu.json]
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from quaton_fab.training.stepbench import measure_step
 args = json.loads(sys.argv[1])
 if args["threads"]:
     torch.set_num_threads(args["threads"])
-cfg = preset("paper", neurons=args["neurons"], layers=args["layers"], batch_size=args["batch"],
+cfg = preset(args["preset"], neurons=args["neurons"], layers=args["layers"], batch_size=args["batch"],
              recompute=args["recompute"], device=args["device"])
 print(json.dumps(measure_step(cfg, args["device"], repeats=args["repeats"]).to_dict()))
 """
@@ -41,6 +41,7 @@ print(json.dumps(measure_step(cfg, args["device"], repeats=args["repeats"]).to_d
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--preset", default="paper", help="geometry to scale (default: the paper preset)")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=None)
@@ -55,7 +56,7 @@ def main() -> None:
     for neurons in [int(v) for v in args.neurons.split(",")]:
         for layers in [int(v) for v in args.layers.split(",")]:
             for recompute in ("off", "on"):
-                point = dict(neurons=neurons, layers=layers, batch=args.batch, recompute=recompute,
+                point = dict(preset=args.preset, neurons=neurons, layers=layers, batch=args.batch, recompute=recompute,
                              device=args.device, repeats=args.repeats, threads=args.threads)
                 row = run_in_process(point) if in_process else run_in_subprocess(point, args.timeout)
                 rows.append(row)
@@ -88,7 +89,7 @@ def run_in_process(point: dict) -> dict:
     if point["threads"]:
         torch.set_num_threads(point["threads"])
     try:
-        cfg = preset("paper", neurons=point["neurons"], layers=point["layers"], batch_size=point["batch"],
+        cfg = preset(point["preset"], neurons=point["neurons"], layers=point["layers"], batch_size=point["batch"],
                      recompute=point["recompute"], device=point["device"])
         cost = measure_step(cfg, point["device"], repeats=point["repeats"]).to_dict()
     except (RuntimeError, ValueError, QuatonFabError) as exc:  # out of memory, a refused size
@@ -102,8 +103,8 @@ def run_in_process(point: dict) -> dict:
 def write(args: argparse.Namespace, rows: list, start: float) -> None:
     """Rewrite the JSON and Markdown results with the rows so far."""
     result = {
-        "what": "one training step (forward + backward) of the paper geometry, relief model; peak memory above "
-                "the memory held before the step; samples/s = batch / best step time",
+        "what": f"one training step (forward + backward) of the {args.preset} geometry, relief model; peak memory "
+                "above the memory held before the step; samples/s = batch / best step time",
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "device": args.device,
         "cpu": platform.processor() or platform.machine(),
