@@ -50,7 +50,7 @@ timeout "$SCALE_T" $PY benchmarks/bench_scale.py --device "$DEVICE" "${SCALE_ARG
 #    worst case of the whole script: 70 + 60 + 140 + 20 s (+ start-up) < 5 minutes
 rm -rf "$OUT/paper_run"
 START=$(date +%s.%N)
-timeout --signal=INT --kill-after=20 "$TRAIN_BUDGET_S" quaton-fab train --preset paper --device "$DEVICE" \
+timeout --signal=INT --kill-after=20 "$TRAIN_BUDGET_S" $PY -m quaton_fab.cli train --preset paper --device "$DEVICE" \
     --epochs "$EPOCHS" "${TRAIN_ARGS[@]}" --out "$OUT/paper_run" > "$OUT/paper_train.log" 2>&1
 CODE=$?
 END=$(date +%s.%N)
