@@ -68,6 +68,12 @@ class Orientation(str, Enum):
     relief_first = "relief-first"
 
 
+class Recompute(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
 class EvalFidelity(str, Enum):
     design = "design"
     reference = "reference"
@@ -219,6 +225,9 @@ def train(
     vaccinate_spacing: Annotated[Optional[str], typer.Option("--vaccinate-spacing", help="σ of each gap, relative, e.g. 2%.")] = None,
     vaccinate_blur: Annotated[Optional[str], typer.Option("--vaccinate-blur", help="Pixel rounding (Gaussian σ), e.g. 170nm.")] = None,
     vaccinate_index: Annotated[Optional[str], typer.Option("--vaccinate-index", help="σ of the material index error, e.g. 0.005.")] = None,
+    recompute: Annotated[Optional[Recompute], typer.Option(help="Relief model: recompute each mask's slices in the backward pass instead of storing them (on), never (off), or when storing them would take over half the memory available (auto, default). Same gradients.")] = None,
+    micro_batch: Annotated[Optional[int], typer.Option("--micro-batch", min=1, help="Run each batch through forward + backward in pieces of at most this many samples, accumulating the gradients (same gradients, less memory).")] = None,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", min=1, help="Data-parallel training in this many processes on this machine (torchrun + DistributedDataParallel; gloo on CPU, NCCL with one GPU each). Same design as one process with the same --batch-size.")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Run directory (design, checkpoint, figures).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing run directory.")] = False,
@@ -229,9 +238,12 @@ def train(
     """
     given = {
         k: v for k, v in locals().items()
-        if k not in {"preset", "out", "resume", "force"} and v is not None and v is not False
+        if k not in {"preset", "out", "resume", "force", "nproc"} and v is not None and v is not False
     }
+    if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
+        _launch_data_parallel(nproc)
     from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
+    from quaton_fab.training.distributed import from_environment, shutdown
     from quaton_fab.training.run import save_run, write_run_figures
 
     from .progress import TrainProgress
@@ -278,6 +290,8 @@ def train(
             medium=medium,
             z_step_m=length(z_step, "--z-step"),
             device=device,
+            recompute=recompute.value if recompute else None,
+            micro_batch=micro_batch,
         )
         config = make_preset(preset, **overrides)
         vaccination = _vaccination(vaccinate, {
@@ -288,9 +302,12 @@ def train(
         if vaccination is not None:
             config = config.replace(vaccinate=vaccination)
 
+    ranks = from_environment(config.device)  # a data-parallel process under torchrun, else a single process
+    if not ranks.is_main:
+        console.quiet = True  # rank 0 reports; the others only train
     for warning in config.physics_problems()[1]:
         err_console.print(f"[yellow]warning:[/] {q(_option_names(warning))}", highlight=False)
-    trainer = Trainer(config, run_dir)
+    trainer = Trainer(config, run_dir, distributed=ranks)
     metric = "accuracy" if config.task == "classify" else "ssim"
     with console.status("loading data and building the network…"):
         parts = trainer.build()
@@ -299,7 +316,8 @@ def train(
 
     def on_sigint(signum: int, frame: Any) -> None:
         trainer.request_stop()
-        signal.signal(signal.SIGINT, previous)  # a second Ctrl-C aborts at once
+        if not ranks.active:  # torchrun repeats the signal to its processes: they keep stopping cleanly
+            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C aborts at once
         console.print("[yellow]Ctrl-C: finishing the current step and saving a checkpoint…[/]")
 
     signal.signal(signal.SIGINT, on_sigint)
@@ -309,11 +327,15 @@ def train(
             result = trainer.fit(resume=resume)
     except TrainingInterrupted as stop:
         console.print(f"[yellow]{q(stop)}[/]")
-        console.print(f"Continue with: [bold]quaton-fab train --out {q(run_dir)} --resume[/]")
+        again = f" --nproc {ranks.world_size}" if ranks.active else ""
+        console.print(f"Continue with: [bold]quaton-fab train --out {q(run_dir)} --resume{again}[/]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         signal.signal(signal.SIGINT, previous)
+        shutdown(ranks)
 
+    if not ranks.is_main:
+        return  # rank 0 writes the design
     design = result.design
     try:
         save_run(trainer, design, run_dir, figures=False)  # marks the run complete only once the files are written
@@ -326,6 +348,31 @@ def train(
     _print_metrics(design)
     console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
     console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then [bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")
+
+
+def _launch_data_parallel(processes: int) -> NoReturn:
+    """Re-run this command under torchrun in ``processes`` processes (without ``--nproc``) and exit with its code.
+
+    Ctrl-C reaches the processes directly (and through torchrun); this process only waits for them.
+    """
+    import subprocess
+
+    from quaton_fab.training.distributed import launch_command
+
+    argv, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            argv.append(arg)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        code = subprocess.call(launch_command(processes, argv))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    raise typer.Exit(code)
 
 
 def _vaccination(name: Optional[str], texts: dict[str, Optional[str]], pitch_m: float) -> Optional[dict[str, Any]]:

@@ -23,6 +23,7 @@ __all__ = [
     "format_bytes",
     "simulation_grid_px",
     "training_memory_bytes",
+    "training_memory_parts",
     "check_training_memory",
     "MAX_RELIEF_SLICES",
     "MAX_PRINT_SLICES",
@@ -32,6 +33,7 @@ __all__ = [
     "check_simulation",
     "check_print_grid",
     "fidelity_option",
+    "resolve_recompute",
 ]
 
 #: Largest level count a design can have: the GDSII/OASIS exporter puts level k on layer 1 + k, below the mark
@@ -39,8 +41,6 @@ __all__ = [
 MAX_EXPORT_LEVELS = 99
 #: Largest number of classes a classifier dataset may have (one detector region per class).
 MAX_CLASSES = 1000
-#: Complex64 activations autograd keeps per propagation hop and per sample (FFT, product, inverse FFT, mask).
-_ACTIVATIONS_PER_HOP = 4
 _COMPLEX64_BYTES = 8
 _COMPLEX128_BYTES = 16
 #: Most multislice slices one relief may be cut into (each is a phase screen and a propagation step per hop;
@@ -50,6 +50,12 @@ MAX_RELIEF_SLICES = 10_000
 MAX_PRINT_SLICES = 20_000
 #: Most hatching lines a GWL job may hold (about 40 bytes each on disk, and as many read back).
 MAX_PRINT_LINES = 50_000_000
+#: Fields on the hop grid in flight besides those kept for the backward pass: a fixed part, and a part per mask
+#: (gradients and spectra of the transforms; what the allocator holds back between them). Measured.
+_WORKING_FIELDS = 4
+_WORKING_FIELDS_PER_MASK = 2
+#: Kept fields cost this much more than their bytes (autograd's bookkeeping, allocator fragmentation). Measured.
+_KEPT_OVERHEAD = 1.5
 
 
 def available_memory_bytes() -> int | None:
@@ -119,41 +125,113 @@ def simulation_grid_px(
     return pixels + 2 * pad
 
 
-def training_memory_bytes(config: Any, oversample: int | None = None) -> tuple[float, int]:
-    """(bytes, padded grid side) a training run needs for its fields; ``config`` is a TrainConfig.
+def training_memory_parts(
+    config: Any, oversample: int | None = None, *, relief: Any = None, recompute: bool = False
+) -> tuple[dict[str, float], int]:
+    """Bytes of a training run's fields, ``{"train", "evaluate", "transfer"}``, and the padded grid side.
+
+    ``config`` is a TrainConfig.
 
     ``oversample``: the resolved s (``config.oversample`` may be ``"auto"``); default the config's own or 1.
+    ``relief``: the run's :class:`~quaton_fab.optics.relief.Relief` (relief model), None for thin masks.
+    ``recompute``: the relief model recomputes each mask's slices in the backward pass.
 
-    Estimate: training keeps ``4`` complex64 fields per hop (L + 1 hops) per sample of a batch for the backward
-    pass; evaluation holds 3 fields per sample of an evaluation batch; plus three complex128 transfer functions.
+    The count, per sample of one forward + backward (a micro-batch of ``config.micro_batch`` samples, else the
+    batch), in fields of the run's complex dtype (complex64):
+
+    * kept for the backward pass: thin masks, one field on the padded hop grid per hop (``L + 1``); relief,
+      stored: per mask one field on the relief's padded grid per slice (``S``); relief, recomputed: per mask
+      its input on the aperture grid, plus one mask's slices while they are recomputed;
+    * those kept fields × ``_KEPT_OVERHEAD``, plus fields in flight (spectra, gradients):
+      ``_WORKING_FIELDS + _WORKING_FIELDS_PER_MASK·L`` on the hop grid;
+
+    evaluation holds 3 fields per sample of an evaluation batch (no gradients); plus three complex128 transfer
+    functions. The constants are measured (peak resident memory of one forward + backward, CPU); the estimate
+    is checked against the measured peak in ``tests/test_memory_scale.py``.
     """
     distance = max(config.d_in, config.spacing_m, config.d_out)
     if oversample is None:
         oversample = config.oversample if isinstance(config.oversample, int) else 1
     side = simulation_grid_px(config.neurons, oversample, config.pitch_m, config.wavelength_m, distance,
                               config.n_medium, config.padding)
-    field = float(side) * side * _COMPLEX64_BYTES
-    train = config.batch_size * (config.layers + 1) * _ACTIVATIONS_PER_HOP * field
-    evaluate = config.eval_batch_size * 3 * field
-    transfer = 3.0 * side * side * _COMPLEX128_BYTES
-    return max(train, evaluate) + transfer, side
+    hop = float(side) * side
+    layers = config.layers
+    if relief is None:
+        kept = (layers + 1) * hop
+    else:
+        from quaton_fab.optics.relief import network_relief_grid
+
+        slices, relief_side = network_relief_grid(relief, config.neurons * oversample, config.pitch_m / oversample)
+        mask = slices * float(relief_side) ** 2
+        aperture = float(config.neurons * oversample) ** 2
+        kept = layers * aperture + mask if recompute else layers * mask
+    working = (_WORKING_FIELDS + _WORKING_FIELDS_PER_MASK * layers) * hop
+    per_sample = (_KEPT_OVERHEAD * kept + working) * _COMPLEX64_BYTES
+    samples = config.batch_size if getattr(config, "micro_batch", None) is None else min(
+        config.batch_size, config.micro_batch
+    )
+    parts = {
+        "train": samples * per_sample,
+        "evaluate": config.eval_batch_size * 3 * hop * _COMPLEX64_BYTES,
+        "transfer": 3.0 * hop * _COMPLEX128_BYTES,
+    }
+    return parts, side
 
 
-def check_training_memory(config: Any, device: Any = None, oversample: int | None = None) -> None:
-    """Refuse a training run whose simulation fields cannot fit in memory (CPU RAM, or the GPU's free memory)."""
-    if oversample is None:
-        oversample = config.oversample if isinstance(config.oversample, int) else 1
-    estimate, side = training_memory_bytes(config, oversample)
-    budget = None
+def training_memory_bytes(
+    config: Any, oversample: int | None = None, *, relief: Any = None, recompute: bool = False
+) -> tuple[float, int]:
+    """(bytes, padded grid side) a training run needs: the larger of a training step and an evaluation batch,
+    plus the transfer functions (see :func:`training_memory_parts`)."""
+    parts, side = training_memory_parts(config, oversample, relief=relief, recompute=recompute)
+    return max(parts["train"], parts["evaluate"]) + parts["transfer"], side
+
+
+def resolve_recompute(config: Any, device: Any = None, oversample: int | None = None, *, relief: Any = None) -> bool:
+    """Whether the relief model recomputes its slices: ``config.recompute`` ``"on"``/``"off"``, or for ``"auto"``
+    True when storing them would take more than half the memory available (thin masks: always False)."""
+    mode = getattr(config, "recompute", "auto")
+    if relief is None or mode == "off":
+        return False
+    if mode == "on":
+        return True
+    stored, _ = training_memory_bytes(config, oversample, relief=relief, recompute=False)
+    budget = _budget_bytes(device)
+    return budget is not None and stored > 0.5 * budget
+
+
+def _budget_bytes(device: Any) -> int | None:
+    """Memory available for a run on ``device``: the GPU's free memory, else this machine's available RAM."""
     if device is not None and getattr(device, "type", "cpu") == "cuda":
         import torch
 
-        budget = int(torch.cuda.mem_get_info(device)[0])
+        return int(torch.cuda.mem_get_info(device)[0])
+    return available_memory_bytes()
+
+
+def check_training_memory(
+    config: Any, device: Any = None, oversample: int | None = None, *, relief: Any = None, recompute: bool = False
+) -> None:
+    """Refuse a training run whose simulation fields cannot fit in memory (CPU RAM, or the GPU's free memory).
+
+    ``relief``/``recompute`` as :func:`training_memory_bytes` (the message then names the options that help).
+    """
+    if oversample is None:
+        oversample = config.oversample if isinstance(config.oversample, int) else 1
+    estimate, side = training_memory_bytes(config, oversample, relief=relief, recompute=recompute)
+    budget = None
+    if device is not None and getattr(device, "type", "cpu") == "cuda":
+        budget = _budget_bytes(device)
     option = f"--neurons {config.neurons}"
     if oversample > 1:
         option += f" with --oversample {oversample}"
+    samples = config.batch_size if getattr(config, "micro_batch", None) is None else min(
+        config.batch_size, config.micro_batch
+    )
     what = (f"simulating {config.layers} masks on a {side}×{side}-pixel padded grid in batches of "
-            f"{config.batch_size}")
+            f"{samples}")
+    if relief is not None:
+        what += " (slices recomputed)" if recompute else " (use --recompute on or a smaller --micro-batch)"
     if not math.isfinite(estimate):
         estimate = float("inf")
     check_memory(estimate, option, what, available_bytes=budget)

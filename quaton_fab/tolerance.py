@@ -487,7 +487,8 @@ def perturbed_network(
         return network
     try:
         return DiffractiveNetwork(
-            network.geometry, list(network.phase_modules), relief=relief, distances_m=distances
+            network.geometry, list(network.phase_modules), relief=relief, distances_m=distances,
+            recompute=network.recompute,
         )
     except QuatonFabError as exc:
         raise ToleranceError(f"a drawn print does not fit the geometry: {exc}") from None

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from quaton_fab.optics.propagation import (
     AngularSpectrum,
@@ -192,6 +193,10 @@ class DiffractiveNetwork(nn.Module):
             hops between reference planes shortened by the base slab and the relief region.
         distances_m: optional ``layers + 1`` hops (m) replacing ``geometry.distances_m()`` (d_in, each gap,
             d_out), e.g. a print whose gaps differ from the design spacing (tolerance analysis).
+        recompute: relief model only: True keeps only each mask's input field for the backward pass and
+            recomputes the slices inside the mask when the gradient needs them (activation checkpointing per
+            mask: memory of one field per mask instead of one per slice, for one extra forward pass through
+            the reliefs). Same result and gradients; the attribute can be changed at any time.
     """
 
     def __init__(
@@ -202,8 +207,10 @@ class DiffractiveNetwork(nn.Module):
         generator: torch.Generator | None = None,
         relief: Relief | None = None,
         distances_m: Sequence[float] | None = None,
+        recompute: bool = False,
     ) -> None:
         super().__init__()
+        self.recompute = bool(recompute)
         if not isinstance(geometry, Geometry):
             raise GeometryError(f"geometry must be a Geometry, got {type(geometry).__name__}")
         if relief is not None and not isinstance(relief, Relief):
@@ -326,8 +333,14 @@ class DiffractiveNetwork(nn.Module):
             field.device, False,
         )
         field = self._spectrum(0, field)(field)
+        checkpointed = self.recompute and torch.is_grad_enabled()
         for layer in range(g.layers):
-            field = self._spectrum(layer + 1, field)(relief(field, heights_m[layer]))
+            if checkpointed:
+                # the aperture's field alone is kept (a copy, so the padded hop output it crops is freed)
+                field = checkpoint(relief, field.contiguous(), heights_m[layer], use_reentrant=False)
+            else:
+                field = relief(field, heights_m[layer])
+            field = self._spectrum(layer + 1, field)(field)
         return field
 
     def forward(

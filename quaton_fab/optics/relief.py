@@ -64,6 +64,8 @@ __all__ = [
     "ReliefPropagator",
     "get_relief_propagator",
     "relief_padding_px",
+    "relief_fast_padding_px",
+    "network_relief_grid",
 ]
 
 #: Identifier of the multislice model above; recorded in design.json next to the free-space model.
@@ -275,6 +277,25 @@ def relief_padding_px(thickness_m: float, sim_pitch_m: float, pixels: int) -> in
     return int(min(pixels, math.ceil(2.0 * thickness_m / sim_pitch_m) + RELIEF_PAD_MARGIN_PX))
 
 
+def relief_fast_padding_px(thickness_m: float, sim_pitch_m: float, pixels: int) -> int:
+    """:func:`relief_padding_px`, rounded up so that the padded side ``pixels + 2·pad`` is a 2,3,5-smooth length."""
+    pad = relief_padding_px(thickness_m, sim_pitch_m, pixels)
+    return (next_fast_length(pixels + 2 * pad) - pixels + 1) // 2 if pad else 0
+
+
+def network_relief_grid(relief: Relief, pixels: int, sim_pitch_m: float) -> tuple[int, int]:
+    """``(slices, padded side in pixels)`` of a network's relief step (the ``ends=False`` propagator).
+
+    The same numbers :class:`ReliefPropagator` uses, without building its transfer functions (for memory
+    estimates made before anything is allocated).
+    """
+    dz = np.diff(relief.slice_edges_m())
+    if dz.size == 0:
+        return 0, pixels
+    crossed = float(dz.sum() - 0.5 * (dz[0] + dz[-1]))  # every slice between the outer half steps
+    return int(dz.size), pixels + 2 * relief_fast_padding_px(crossed, sim_pitch_m, pixels)
+
+
 def _transfer(
     shape: tuple[int, int], pitch_m: float, wavelength_m: float, layers: Sequence[tuple[float, float]]
 ) -> np.ndarray:
@@ -357,13 +378,7 @@ class ReliefPropagator:
         if not ends:
             steps[0], steps[-1] = [], []
         crossed = sum(t for layers in steps for t, _ in layers)
-        if padding is None:
-            # at least the reach of the light, rounded up so the padded side is a 2,3,5-smooth FFT length
-            pad = relief_padding_px(crossed, self.sim_pitch_m, max(self.shape))
-            side = max(self.shape)
-            pad = (next_fast_length(side + 2 * pad) - side + 1) // 2 if pad else 0
-        else:
-            pad = padding
+        pad = relief_fast_padding_px(crossed, self.sim_pitch_m, max(self.shape)) if padding is None else padding
         self.pad = pad
         self.padded_shape = (self.shape[0] + 2 * self.pad, self.shape[1] + 2 * self.pad)
         self.transfers = [
@@ -381,6 +396,28 @@ class ReliefPropagator:
         lo, dz = float(self.edges_m[j]), float(self.dz_m[j])
         return torch.clamp((heights_m - lo) / dz, 0.0, 1.0)
 
+    def screens(self, heights_m: torch.Tensor) -> torch.Tensor:
+        """Every slice's phase screen at once, ``(S, ...)`` complex (this propagator's dtype), S slices in order.
+
+        ``exp(i·k0·(n_mat − n_med)·dz·occ)`` with ``occ`` of :meth:`occupancy`, computed in one vectorised pass
+        over the slices (one clamp and one ``polar`` per mask instead of one per slice). ``heights_m``: any
+        shape, metres; the result has a leading slice axis.
+        """
+        lo, dz, phase = self._slice_tables(heights_m.dtype, heights_m.device)
+        view = (-1,) + (1,) * heights_m.ndim
+        occ = torch.clamp((heights_m.unsqueeze(0) - lo.view(view)) / dz.view(view), 0.0, 1.0)
+        return torch.polar(torch.ones_like(occ), occ * phase.view(view)).to(self.dtype)
+
+    def _slice_tables(self, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(lower edge (m), thickness (m), phase per full slice (rad)) of each slice in crossing order, cached."""
+        key = (dtype, device)
+        cache = self.__dict__.setdefault("_tables", {})
+        if key not in cache:
+            lo = [float(self.edges_m[j]) for j in self.order]
+            dz = [float(self.dz_m[j]) for j in self.order]
+            cache[key] = tuple(torch.tensor(v, dtype=dtype, device=device) for v in (lo, dz, self.slice_phase))
+        return cache[key]
+
     def __call__(self, field: torch.Tensor, heights_m: torch.Tensor) -> torch.Tensor:
         """Propagate ``field`` (``(..., M, M)`` complex) through the relief of ``heights_m`` (``(M, M)``, metres)."""
         if tuple(field.shape[-2:]) != self.shape or tuple(heights_m.shape[-2:]) != self.shape:
@@ -393,17 +430,19 @@ class ReliefPropagator:
             field = torch.nn.functional.pad(field, (p, p, p, p))
             heights_m = torch.nn.functional.pad(heights_m, (p, p, p, p))
         field = self._step(field, 0)
-        for i, phase in enumerate(self.slice_phase):
-            occ = self.occupancy(heights_m, i)
-            field = field * torch.polar(torch.ones_like(occ), occ * phase)
-            field = self._step(field, i + 1)
+        if self.slice_phase:
+            # all screens of this relief in one pass (the hot loop below then only multiplies and transforms)
+            for i, screen in enumerate(self.screens(heights_m).unbind(0)):
+                field = self._step(field * screen, i + 1)
         return field[..., p : p + rows, p : p + cols] if p else field
 
     def _step(self, field: torch.Tensor, index: int) -> torch.Tensor:
         transfer = self.transfers[index]
         if transfer is None:
             return field
-        return torch.fft.ifft2(torch.fft.fft2(field) * transfer)
+        spectrum = torch.fft.fft2(field)
+        spectrum.mul_(transfer)  # in place: the FFT's backward does not need its output
+        return torch.fft.ifft2(spectrum)
 
 
 @functools.lru_cache(maxsize=16)

@@ -26,6 +26,8 @@ DEFAULT_MATERIAL = "ip-dip"
 MAX_LR = 10.0
 #: "constant" (the lab's choice) or "cosine" (lr·½(1 + cos(π·t/T)) over all T optimisation steps).
 LR_SCHEDULES = ("constant", "cosine")
+#: Activation recomputation in the relief model's backward pass (see ``TrainConfig.recompute``).
+RECOMPUTE = ("auto", "on", "off")
 
 
 class ConfigError(QuatonFabError):
@@ -101,6 +103,13 @@ class TrainConfig:
     #: Vaccinated training (None: plain): ``{"set": name or None, "magnitudes": {field: value}}``, the
     #: fabrication errors of :mod:`quaton_fab.tolerance` drawn afresh for every training batch (seeded).
     vaccinate: dict[str, Any] | None = None
+    #: Relief model: recompute each mask's slices in the backward pass instead of storing them ("on"), never
+    #: ("off"), or when the memory estimate of storing them exceeds half the memory available ("auto").
+    #: Same gradients either way (see :mod:`quaton_fab.resources`).
+    recompute: str = "auto"
+    #: Largest number of samples run through forward + backward at once; a batch is accumulated in such
+    #: micro-batches (same gradients). None: the whole batch at once.
+    micro_batch: int | None = None
 
     def __post_init__(self) -> None:
         if self.level_phases_rad is not None:
@@ -206,6 +215,12 @@ class TrainConfig:
             raise ConfigError(refusals[0])
         if self.vaccinate is not None:
             self._validate_vaccination()
+        if self.recompute not in RECOMPUTE:
+            raise ConfigError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}")
+        if self.micro_batch is not None and (
+            not isinstance(self.micro_batch, int) or isinstance(self.micro_batch, bool) or self.micro_batch < 1
+        ):
+            raise ConfigError(f"micro_batch must be a positive integer, got {self.micro_batch!r}")
 
     def _validate_vaccination(self) -> None:
         """Vaccination settings: a mapping ``{"set", "magnitudes"}`` of valid magnitudes, relief model only."""
@@ -238,6 +253,9 @@ class TrainConfig:
                 out[key] = list(out[key])
         if out["vaccinate"] is None:
             del out["vaccinate"]  # plain runs keep the dictionary (and design.json) they always had
+        for key, default in (("recompute", "auto"), ("micro_batch", None)):
+            if out[key] == default:
+                del out[key]  # memory settings that do not change the result: recorded only when set
         return out
 
     @classmethod

@@ -36,11 +36,13 @@ from quaton_fab.optics.network import DiffractiveNetwork, Geometry, rule_oversam
 from quaton_fab.optics.propagation import OpticsError
 from quaton_fab.optics.relief import Relief
 from quaton_fab.quant import LevelSet, make_quantizer
-from quaton_fab.resources import check_training_memory
+from quaton_fab.resources import check_training_memory, resolve_recompute
 from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
-from quaton_fab.tolerance import draw_perturbation, perturbed_forward, step_generator
+from quaton_fab.tolerance import draw_perturbation, step_generator
+from quaton_fab.training.distributed import SINGLE, Distributed
 from quaton_fab.training.evaluate import evaluate_network, resolve_device
+from quaton_fab.training.step import LossModule, accumulate_gradients, split_share
 
 __all__ = [
     "Trainer",
@@ -244,6 +246,8 @@ class Trainer:
         out_dir: run directory (checkpoint, design files, metrics, figures).
         callbacks: progress hooks (see :class:`Callbacks`).
         data: optional pre-loaded splits (tests); default: ``load_dataset(config.dataset, …)``.
+        distributed: this process's place in a data-parallel run (default: a single process); only its main
+            process validates and writes the run directory (see :mod:`quaton_fab.training.distributed`).
     """
 
     def __init__(
@@ -253,8 +257,10 @@ class Trainer:
         *,
         callbacks: Callbacks | None = None,
         data: DatasetSplits | None = None,
+        distributed: Distributed = SINGLE,
     ):
         self.config = config
+        self.distributed = distributed
         self.out_dir = Path(out_dir)
         self.callbacks = callbacks or _Silent()
         self._data = data
@@ -280,7 +286,10 @@ class Trainer:
         device = resolve_device(cfg.device)
         n_medium = resolve_n_medium(cfg)
         oversample, rule = resolve_oversample(cfg, n_medium)
-        check_training_memory(cfg, device, oversample)  # before anything large is allocated
+        levels, fabrication = build_level_set(cfg)
+        relief = build_relief(cfg, levels, fabrication)
+        recompute = resolve_recompute(cfg, device, oversample, relief=relief)
+        check_training_memory(cfg, device, oversample, relief=relief, recompute=recompute)  # before allocating
         data = self._data or load_dataset(
             cfg.dataset,
             train_samples=cfg.train_samples,
@@ -290,8 +299,6 @@ class Trainer:
         )
         if cfg.task == "qpi" and data.kind != "phase" and cfg.encoding_mode != "phase":
             raise ConfigError("the qpi task needs phase encoding (encoding_mode='phase')")
-        levels, fabrication = build_level_set(cfg)
-        relief = build_relief(cfg, levels, fabrication)
         geometry = Geometry(
             wavelength_m=cfg.wavelength_m,
             neurons=cfg.neurons,
@@ -312,7 +319,7 @@ class Trainer:
             for _ in range(cfg.layers)
         ]
         try:
-            network = DiffractiveNetwork(geometry, quantizers, relief=relief).to(device)
+            network = DiffractiveNetwork(geometry, quantizers, relief=relief, recompute=recompute).to(device)
         except OpticsError as exc:
             raise ConfigError(str(exc)) from None
         encoding = Encoding(
@@ -354,6 +361,8 @@ class Trainer:
 
     # ------------------------------------------------------------------ checkpoint
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
+        if not self.distributed.is_main:
+            return  # one writer: the main process
         payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "software": __version__, **state}
         with atomic_path(self.checkpoint_path) as tmp:
             torch.save(payload, tmp)
@@ -383,6 +392,8 @@ class Trainer:
         Called after the design files are written, so a failed save leaves a checkpoint that ``--resume``
         turns into the same design again.
         """
+        if not self.distributed.is_main:
+            return
         state = self.load_checkpoint()
         state["complete"] = True
         self._save_checkpoint({k: v for k, v in state.items() if k not in ("format", "version", "software")})
@@ -436,6 +447,8 @@ class Trainer:
         steps = math.ceil(n_train / cfg.batch_size)
         t0 = time.perf_counter()
         self._stop_requested = False
+        ranks = self.distributed
+        model = ranks.wrap(LossModule(network, task))
 
         for epoch in range(start_epoch, cfg.epochs):
             for q in network.phase_modules:
@@ -448,35 +461,43 @@ class Trainer:
             running, count = resumed_loss if epoch == start_epoch else (0.0, 0)
             for step in range(first, steps):
                 rng = torch.get_rng_state()
-                if self._stop_requested:
+                if ranks.any(self._stop_requested, parts.device):
                     self._checkpoint(network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0,
                                      epoch_loss=(running, count))
                     raise TrainingInterrupted(self.checkpoint_path, epoch, step)
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                share = split_share(len(idx), ranks.rank, ranks.world_size)
+                idx = idx[share.start : share.stop]  # this process's share of the global batch
                 images = train.images[idx].to(parts.device)
                 labels = train.labels[idx].to(parts.device)
                 field_in, input_phase = encoding.field_and_phase(images, cfg.neurons, network.geometry.oversample)
-                if vaccination is None:
-                    intensity = network(field_in)
-                else:  # a fresh print drawn for this batch (seeded by its position: resume-safe)
+                draw = None
+                if vaccination is not None:  # a fresh print drawn for this batch (seeded by its position: resume-safe)
                     print_rng = step_generator(cfg.seed, epoch, step)
                     draw = draw_perturbation(vaccination, cfg.layers, cfg.neurons, print_rng)
-                    intensity = perturbed_forward(network, field_in, draw)
-                loss = task.loss(intensity, labels, input_phase)
-                for q in network.phase_modules:
-                    loss = loss + q.regularizer()
-                value = float(loss.detach())
+
+                def inputs(lo: int, hi: int, field_in=field_in, labels=labels, input_phase=input_phase, draw=draw):
+                    phase = None if input_phase is None else input_phase[lo:hi]
+                    return field_in[lo:hi], labels[lo:hi], phase, draw
+
+                optimizer.zero_grad(set_to_none=True)
+                value = accumulate_gradients(
+                    model, inputs, share, cfg.micro_batch,
+                    regularizer=lambda: sum(q.regularizer() for q in network.phase_modules),
+                    no_sync=ranks.no_sync(model), state=network,
+                )
+                value = ranks.mean(value, parts.device)
                 if not math.isfinite(value):  # checked before the step, so the parameters stay usable
                     raise TrainingDiverged(
                         f"the loss became {value} at epoch {epoch + 1}, step {step + 1}; lower the learning rate"
                     )
                 _set_lr(optimizer, cfg, epoch * steps + step, cfg.epochs * steps)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
                 optimizer.step()
                 running += value
                 count += 1
                 self.callbacks.on_step(epoch, step, value, _status(network))
+            if not ranks.is_main:
+                continue  # only the main process validates, keeps the best state and writes checkpoints
 
             val = evaluate_network(
                 network, task, encoding, data.val.images, data.val.labels,
@@ -505,6 +526,8 @@ class Trainer:
             )
 
         train_time = elapsed_before + time.perf_counter() - t0
+        if not ranks.is_main:
+            return TrainResult(design=None, history=history, out_dir=self.out_dir)  # type: ignore[arg-type]
         assert best is not None
         network.load_state_dict(best["network"])
         task.load_state_dict(best["task"])
