@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from quaton_fab.fileio import atomic_write_bytes
+from quaton_fab.sweep.report_html import render_sweep_page
 from quaton_fab.sweep.runner import load_records
 
 #: Method order of the QuATON study (others follow alphabetically).
@@ -107,6 +109,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
                 "n": len(recs),
                 "metrics": metrics,
                 "train_time_s": float(np.mean(times)) if times else None,
+                "cells": sorted(f"{r['cell']['grid']}/{r['cell']['name']}" for r in recs),
             })
         rows.sort(key=lambda r: _sort_key(r["params"]))
         group_by = list(rows[0]["params"]) if rows else []
@@ -314,9 +317,10 @@ def write_report(
     spec_path: str | None = None,
     command: str | None = None,
 ) -> dict[str, Path]:
-    """Write ``report.md`` (or ``out_md``), its JSON twin (same name, ``.json``) and figures beside it.
+    """Write ``report.md`` (or ``out_md``), its JSON twin (same name, ``.json``), the study page (same name,
+    ``.html``, self-contained) and figures beside it.
 
-    Figures go to ``<md stem>_figures/``. Returns ``{"md", "json", "figures": [...]}`` paths.
+    Figures go to ``<md stem>_figures/``. Returns ``{"md", "json", "html", "figures": [...]}`` paths.
     """
     meta, records = load_records(sweep_dir)
     summary = summarize(records)
@@ -338,7 +342,12 @@ def write_report(
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(content, encoding="utf-8")
         os.replace(tmp, path)
-    return {"md": md_path, "json": json_path, "figures": [p for v in figures.values() for p in v]}
+    html_path = md_path.with_suffix(".html")
+    page = render_sweep_page(meta, summary, {label: ranking(g) for label, g in summary["grids"].items()}, sweep_dir,
+                             html_path, fid_names=FIDELITY_NAMES, fid_order=FIDELITY_ORDER, command=command)
+    atomic_write_bytes(html_path, page.encode("utf-8"))
+    return {"md": md_path, "json": json_path, "html": html_path,
+            "figures": [p for v in figures.values() for p in v]}
 
 
 def _nan_safe(obj: object) -> object:
