@@ -140,11 +140,23 @@
   }
   const zmaxOf = {};
   const CONFIG = {displaylogo: false, responsive: false, scrollZoom: true};
-  async function plotRelief(mask, levels) {
-    const id = "relief-" + mask, zmax = D.base_um + Math.max(...H);
+  async function plotRelief(mask) {
+    const id = "relief3d", zmax = D.base_um + Math.max(...H), div = document.getElementById(id);
     zmaxOf[id] = zmax;
-    await Plotly.newPlot(id, [stepped(levels, 0)], {margin: {l: 0, r: 0, t: 28, b: 0},
-      title: {text: `mask ${mask}: printed relief (base + levels)`, font: {size: 13}}, scene: scene(zmax, 1)}, CONFIG);
+    const exag = Number(document.querySelector("input.exag[data-target='relief3d']").value);
+    const layout = {margin: {l: 0, r: 0, t: 28, b: 0}, scene: scene(zmax, exag),
+      title: {text: `mask ${mask}: printed relief (base + levels), µm`, font: {size: 13}}};
+    if (div.layout && div.layout.scene) layout.scene.camera = div.layout.scene.camera;  // keep the view
+    await Plotly.react(id, [stepped(maps[mask].levels, 0)], layout, CONFIG);
+    div.dataset.mask = String(mask);
+    document.getElementById("relief-mask").value = String(mask);
+  }
+  function hookViewer() {
+    document.getElementById("relief-mask").addEventListener("change", ev => plotRelief(Number(ev.target.value)));
+    document.querySelectorAll("button.view3d").forEach(b => b.addEventListener("click", async () => {
+      await plotRelief(Number(b.dataset.mask));
+      document.getElementById("relief-viewer").scrollIntoView({block: "center"});
+    }));
   }
   async function plotStack() {
     const traces = [], L = D.layers, pp = D.plate_pitch_um;
@@ -235,7 +247,8 @@
   async function main() {
     for (const m of D.masks) buildMap(m.mask, await inflate(m.levels));
     buildSpotLists();
-    for (const m of D.masks) await plotRelief(m.mask, maps[m.mask].levels);
+    await plotRelief(1);
+    hookViewer();
     await plotStack();
     await plotTolerance();
     hookExaggeration();

@@ -326,25 +326,34 @@ def _orientation(sheet: Mapping[str, Any]) -> str:
 
 
 def _mask_cards(data: Mapping[str, Any]) -> str:
+    """One card per mask (level map, scale bar, legend) and one 3D relief viewer showing the chosen mask.
+
+    One viewer, not one per mask: a browser keeps only about 16 WebGL contexts alive, and a page of many large
+    masks stays responsive.
+    """
     b = data["view3d"]["block"]
-    rule = (f"3D view: every pixel ({data['neurons']}×{data['neurons']})" if b == 1 else
-            f"3D view downsampled: blocks of {b}×{b} pixels (b = ceil(N / {data['view3d']['max_blocks']})), "
-            "each at the tallest level inside it; the level map shows every pixel")
+    rule = (f"every pixel ({data['neurons']}×{data['neurons']})" if b == 1 else
+            f"downsampled to blocks of {b}×{b} pixels (b = ceil(N / {data['view3d']['max_blocks']})), each at the "
+            "tallest level inside it; the level maps show every pixel")
     cards = []
     for m in data["masks"]:
         l = m["mask"]
         cards.append(
-            f'<div class="card" id="mask-{l}"><h3>Mask {l}</h3><div class="grid">'
-            f'<div><canvas class="levelmap" id="map-{l}" data-mask="{l}"></canvas>'
+            f'<div class="card" id="mask-{l}"><h3>Mask {l} <button class="view3d" data-mask="{l}">view in 3D'
+            f'</button></h3><canvas class="levelmap" id="map-{l}" data-mask="{l}"></canvas>'
             f'<div id="scale-{l}" class="scalebar"></div>'
             f'<div class="controls"><label><input type="checkbox" class="showspots" data-mask="{l}"> show all '
             "printability spots</label></div>"
-            f'<div id="legend-{l}"></div></div>'
-            f'<div><div class="figure plot3d" id="relief-{l}" data-mask="{l}"></div>'
-            f'<div class="controls">vertical exaggeration <input type="range" class="exag" data-target="relief-{l}" '
-            'min="1" max="20" step="1" value="1"> <span class="exagval">1×</span> (1× = true aspect ratio)</div>'
-            f'<div class="muted">{esc(rule)}</div></div></div></div>')
-    return '<div class="grid">' + "".join(cards) + "</div>"
+            f'<div id="legend-{l}"></div></div>')
+    options = "".join(f'<option value="{m["mask"]}">mask {m["mask"]}</option>' for m in data["masks"])
+    viewer = (
+        '<div class="card" id="relief-viewer"><h3>Relief in 3D <select id="relief-mask" aria-label="mask">'
+        f"{options}</select></h3>"
+        '<div class="figure wide plot3d" id="relief3d"></div>'
+        '<div class="controls">vertical exaggeration <input type="range" class="exag" data-target="relief3d" '
+        'min="1" max="20" step="1" value="1"> <span class="exagval">1×</span> (1× = true aspect ratio: pillars as '
+        f'printed). Drag to rotate, scroll to zoom.</div><div class="muted">3D view: {esc(rule)}.</div></div>')
+    return viewer + '<div class="grid">' + "".join(cards) + "</div>"
 
 
 def _level_table(sheet: Mapping[str, Any], colors: list[str]) -> str:
@@ -632,6 +641,8 @@ def read_report(path: str | Path, neurons: int | None = None,
         data = read_page_data(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise ReportError(f"cannot read {str(p)!r}: {exc}") from None
+    except PageError as exc:
+        raise ReportError(f"{p}: {exc}") from None
     if data.get("schema") != REPORT_SCHEMA:
         raise ReportError(f"{p}: not a design report (schema {data.get('schema')!r})")
     n = int(data["neurons"])
