@@ -94,9 +94,11 @@ def _screenshot(out: Path) -> None:
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as tmp:
         export_design(Design.load(root / "sample_designs" / "mnist-psq-lt-4"), Path(tmp) / "export", ExportOptions())
-        with open_page(Path(tmp) / "export" / "report.html", width=1300, height=1500) as (page, log):
-            page.locator("#mask-1").scroll_into_view_if_needed()
-            page.evaluate("window.scrollTo(0, 0)")
+        with open_page(Path(tmp) / "export" / "report.html", width=1280, height=1000) as (page, log):
+            page.evaluate("""() => { const s = document.querySelector("input.exag[data-target='relief3d']");
+                s.value = 4; s.dispatchEvent(new Event('input'));
+                document.getElementById('masks').scrollIntoView({block: 'start'}); }""")
+            page.wait_for_timeout(500)
             page.screenshot(path=str(out), full_page=False)
             if log.problems():
                 raise SystemExit("; ".join(log.problems()))

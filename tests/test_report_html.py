@@ -115,6 +115,26 @@ def test_no_report_option(design, tmp_path):
     assert REPORT_NAME not in {f["name"] for f in result.sheet["files"]}
 
 
+def test_a_report_of_the_user_in_the_way_needs_force_and_the_cli_can_skip_it(design, tmp_path):
+    from typer.testing import CliRunner
+
+    from quaton_fab.cli.app import app
+    from quaton_fab.fab.export import ExportError
+
+    out = tmp_path / "e"
+    out.mkdir()
+    (out / REPORT_NAME).write_text("mine")
+    with pytest.raises(ExportError, match="report.html' already exists"):
+        export_design(design, out, ExportOptions(formats=("gds",)))
+    assert (out / REPORT_NAME).read_text() == "mine"
+    result = CliRunner().invoke(app, ["export", str(SAMPLE), "--format", "gds", "--no-report", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert (out / REPORT_NAME).read_text() == "mine" and "Design report" not in result.output
+    result = CliRunner().invoke(app, ["export", str(SAMPLE), "--format", "gds", "--out", str(out), "--force"])
+    assert result.exit_code == 0 and "Design report: open" in result.output
+    assert REPORT_NAME in {f["name"] for f in read_fab_sheet(out)["files"]}
+
+
 def test_recording_rebuilds_the_report_and_verify_reads_it_back(design, export, tmp_path):
     out = tmp_path / "e"
     export_design(design, out, ExportOptions(formats=("gds",)))

@@ -136,7 +136,7 @@
     return {aspectmode: "manual", aspectratio: {x: 1, y: 1, z: exag * zmax / side},
             xaxis: {title: {text: "x (µm)"}, range: [0, side]}, yaxis: {title: {text: "y (µm)"}, range: [0, side]},
             zaxis: {title: {text: "z (µm)"}, range: [zmax < 0 ? zmax : 0, Math.abs(zmax)]},
-            camera: {eye: {x: 1.3, y: -1.5, z: 0.9}}};
+            camera: {eye: {x: 1.0, y: -1.3, z: 0.8}}};
   }
   const zmaxOf = {};
   const CONFIG = {displaylogo: false, responsive: false, scrollZoom: true};

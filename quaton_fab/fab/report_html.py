@@ -473,9 +473,10 @@ def _crosscheck(sheet: Mapping[str, Any], export_dir: Path | None, export_name: 
              f"{num(cc.get('patch_pixels'), 0, key='crosscheck.patch_pixels')} pixels, "
              f"{num(cc.get('harmonics'), 0, key='crosscheck.harmonics')} harmonics. "
              f"Command: <code>{esc(cc.get('command', '—'))}</code></p>")
-    rows = [[esc(r["model"]), esc(r["polarisation"])] + [
-        num(r[k], 4, key=f"crosscheck.rows.{i}.{k}") for k in ("l1_mean", "l1_worst", "complex_mean", "complex_worst")]
-        for i, r in enumerate(cc.get("rows", []))]
+    rows = [[esc(r.get("model", "—")), esc(r.get("polarisation", "—"))] + [
+        num(r.get(k), 4, key=f"crosscheck.rows.{i}.{k}") for k in ("l1_mean", "l1_worst", "complex_mean",
+                                                                   "complex_worst")]
+        for i, r in enumerate(cc.get("rows") or [])]
     table = _table(["model", "polarisation", "L1 error (mean)", "L1 error (worst)", "complex error (mean)",
                     "complex error (worst)"], rows, "crosscheck")
     note = f"<p class=\"muted\">{esc(cc['note'])}</p>" if cc.get("note") else ""
