@@ -109,7 +109,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
                 "n": len(recs),
                 "metrics": metrics,
                 "train_time_s": float(np.mean(times)) if times else None,
-                "cells": sorted(f"{r['cell']['grid']}/{r['cell']['name']}" for r in recs),
+                "cells": sorted(r["key"] for r in recs if r.get("key")),  # <grid>/<cell folder>
             })
         rows.sort(key=lambda r: _sort_key(r["params"]))
         group_by = list(rows[0]["params"]) if rows else []
