@@ -5,6 +5,8 @@ STL, Pillow for PNG/TIFF/BMP) and the per-mask height map is rebuilt. Only the f
 are read, and each must still have the SHA-256 recorded there; the sheet itself is first checked against its
 own hash, the design and the material table (:func:`quaton_fab.fab.sheet_check.check_sheet`). GDS must
 reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
+``report.html`` is read like a file format too: its embedded level maps must equal the design's exactly and its
+level table the sheet's.
 
 The heights are then simulated at the **reference fidelity** (:func:`~quaton_fab.training.evaluate.
 reference_fidelity`): the sampling rule ``pitch/s ≤ λ0/(2·n_med)`` (and never less than the design's own s) and
