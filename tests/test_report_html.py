@@ -23,6 +23,7 @@ from quaton_fab.fab.report_html import (
     block_size,
     read_report,
     read_report_levels,
+    refresh_report,
     render_design_report,
     write_design_report,
 )
@@ -101,6 +102,7 @@ def test_export_writes_the_report_into_the_set_with_its_hash(design, export):
         assert f"not run yet — command: <code>{command}</code>" in text, what
     assert "Ask before printing" in text  # no verification yet: never "ready"
     assert len(data) < 5 * 2**20
+    assert refresh_report(export, sheet) is False  # made from this very sheet: not rendered again
 
 
 def test_same_export_twice_gives_the_same_report(design, export, tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import math
 import shlex
@@ -146,6 +147,14 @@ def not_run(what: str, command: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ data
+def source_digest(sheet: Mapping[str, Any]) -> str:
+    """SHA-256 of what a report shows of ``sheet``: the sheet without its own hash and without the report's entry."""
+    plain = {k: v for k, v in sheet.items() if k != "sheet_sha256"}
+    plain["files"] = [f for f in sheet.get("files", []) if not (isinstance(f, dict) and f.get("name") == REPORT_NAME)]
+    text = json.dumps(plain, sort_keys=True, separators=(",", ":"), default=str, allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def report_data(sheet: Mapping[str, Any], levels: np.ndarray, export_name: str = "EXPORT_DIR") -> dict[str, Any]:
     """The page's JSON: geometry, level table, colours, encoded level maps, printability spots, curves."""
     geo = sheet["geometry"]
@@ -177,6 +186,7 @@ def report_data(sheet: Mapping[str, Any], levels: np.ndarray, export_name: str =
         "schema": REPORT_SCHEMA,
         "version": 1,
         "export_name": export_name,
+        "sheet_digest": source_digest(sheet),
         "neurons": n,
         "layers": layers,
         "pitch_um": pitch_m * 1e6,
@@ -656,7 +666,8 @@ def refresh_report(export_dir: str | Path, sheet: dict[str, Any]) -> bool:
     """Rebuild the export's ``report.html`` from ``sheet`` and update its file entry (size, SHA-256) in ``sheet``.
 
     Does nothing when the sheet lists no report. A report that no longer has the SHA-256 the sheet lists is left
-    as it is (``verify`` reports it as changed) rather than rebuilt over. Returns True when the page was written.
+    as it is (``verify`` reports it as changed) rather than rebuilt over, and a report made from this very sheet
+    (same :func:`source_digest`) is not rendered again. Returns True when the page was rebuilt.
     """
     folder = Path(export_dir)
     entry = next((f for f in sheet.get("files", []) if isinstance(f, dict) and f.get("name") == REPORT_NAME), None)
@@ -671,6 +682,11 @@ def refresh_report(export_dir: str | Path, sheet: dict[str, Any]) -> bool:
     if hashlib.sha256(current).hexdigest() != entry.get("sha256"):
         log.warning("%s changed since it was written (SHA-256 differs from the fab sheet); not rebuilt", path)
         return False
+    try:
+        if read_page_data(current.decode("utf-8")).get("sheet_digest") == source_digest(sheet):
+            return False  # made from this very sheet: nothing to rebuild
+    except (UnicodeDecodeError, PageError):
+        pass  # read_report below names the problem
     levels, data = read_report(path, sheet["geometry"]["neurons"], sheet["geometry"]["layers"])
     name = str(data.get("export_name") or _report_name(folder))
     text = render_design_report(sheet, levels, export_dir=folder, export_name=name).encode("utf-8")
