@@ -12,6 +12,7 @@ import functools
 import logging
 import os
 import re
+import shlex
 import signal
 import sys
 from enum import Enum
@@ -152,6 +153,13 @@ def user_errors(func: F) -> F:
             fail("interrupted", EXIT_INTERRUPTED)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _command_line() -> Optional[str]:
+    """The command line that started this process, when it is this app (None when called from Python)."""
+    if os.path.basename(sys.argv[0]) not in ("quaton-fab", "__main__.py"):
+        return None
+    return shlex.join(["quaton-fab", *sys.argv[1:]])
 
 
 def length(text: Optional[str], name: str, *, allow_zero: bool = False) -> Optional[float]:
@@ -669,6 +677,7 @@ def export(
     omit_level0: Annotated[bool, typer.Option("--omit-level0/--keep-level0", help="GDS: leave level 0 (the base top) out.")] = False,
     invert: Annotated[bool, typer.Option(help="Grayscale maps: store max grey − grey (tallest level black), for positive resists.")] = False,
     full_scale: Annotated[bool, typer.Option("--full-scale", help="16-bit PNG/TIFF maps use the whole grey range (default: 1 nm per grey where exact).")] = False,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Also write report.html, the self-contained design report (opens offline in any browser).")] = True,
     out: Annotated[Optional[Path], typer.Option(help="Export directory (default DESIGN_DIR/export).")] = None,
     force: Annotated[bool, typer.Option(help="Overwrite existing files.")] = False,
 ) -> None:
@@ -696,6 +705,8 @@ def export(
         invert=invert,
         full_scale=full_scale,
         force=force,
+        report=report,
+        command=_command_line(),
     )
     target = out or Path(design_dir) / "export"
     with console.status(f"exporting to {q(target)}…"):
@@ -711,6 +722,8 @@ def export(
     console.print(table)
     for path in result.files:
         console.print(f"  wrote {q(path)} ({path.stat().st_size / 1024:.1f} KiB)")
+    if report:
+        console.print(f"Design report: open [bold]{q(target / 'report.html')}[/] in a browser (works offline)")
     console.print(f"Check it: [bold]quaton-fab verify {q(design_dir)} {q(target)}[/]")
 
 

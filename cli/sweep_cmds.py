@@ -70,7 +70,7 @@ def sweep(
 @user_errors
 def report(
     sweep_dir: Annotated[Path, typer.Argument(help="A sweep folder written by `quaton-fab sweep`.")],
-    out: Annotated[Optional[Path], typer.Option(help="Markdown file to write (default SWEEP_DIR/report.md); the JSON twin and the figures go beside it.")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Markdown file to write (default SWEEP_DIR/report.md); the JSON twin, the self-contained study page (.html) and the figures go beside it.")] = None,
     notes: Annotated[Optional[Path], typer.Option(help="A markdown file of commentary to put under the title.")] = None,
     spec: Annotated[Optional[str], typer.Option(help="Path of the spec file to cite in the report.")] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing report (markdown, JSON twin and figures).")] = False,
@@ -90,4 +90,4 @@ def report(
     command = "quaton-fab " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     written = write_report(sweep_dir, out, notes=note_text, spec_path=spec, command=command, force=force)
     console.print(f"Report: [bold]{q(written['md'])}[/] (JSON twin {q(written['json'].name)}, "
-                  f"{len(written['figures'])} figures).")
+                  f"{len(written['figures'])} figures); study page: [bold]{q(written['html'])}[/] (open it in a browser).")

@@ -732,7 +732,8 @@ def tolerance_markdown(run: ToleranceRun, title: str = "Fabrication tolerances")
 
 
 def tolerance_sheet_entry(run: ToleranceRun) -> dict[str, Any]:
-    """The fab sheet's ``tolerance`` key: ``{metric, allowed_loss, trials, samples, seed, fidelity, rows}``."""
+    """The fab sheet's ``tolerance`` key: ``{metric, allowed_loss, trials, samples, seed, fidelity, rows, nominal,
+    curves}`` (``curves``: mean, 5th percentile and minimum of the metric per error and magnitude, for plots)."""
     return {
         "metric": run.metric,
         "allowed_loss": run.allowed_loss,
@@ -741,4 +742,7 @@ def tolerance_sheet_entry(run: ToleranceRun) -> dict[str, Any]:
         "seed": run.seed,
         "fidelity": f"{run.fidelity}: {run.fidelity_description}",
         "rows": [{k: lim[k] for k in ("error", "unit", "max_magnitude", "source")} for lim in run.limits()],
+        "nominal": run.nominal,
+        "curves": [{k: r.get(k) for k in ("error", "magnitude", "unit", "mean", "p5", "min", "within")}
+                   for r in sorted(run.rows, key=lambda r: (r["error"], r["magnitude"]))],
     }

@@ -5,6 +5,8 @@ STL, Pillow for PNG/TIFF/BMP) and the per-mask height map is rebuilt. Only the f
 are read, and each must still have the SHA-256 recorded there; the sheet itself is first checked against its
 own hash, the design and the material table (:func:`quaton_fab.fab.sheet_check.check_sheet`). GDS must
 reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
+``report.html`` is read like a file format too: its embedded level maps must equal the design's exactly and its
+level table the sheet's.
 
 The heights are then simulated at the **reference fidelity** (:func:`~quaton_fab.training.evaluate.
 reference_fidelity`): the sampling rule ``pitch/s ≤ λ0/(2·n_med)`` (and never less than the design's own s) and
@@ -39,6 +41,7 @@ from quaton_fab.fab.export import read_gwl_stack
 from quaton_fab.fab import stl as stl_io
 from quaton_fab.fab.heightmap_png import read_height_bmp, read_height_png, read_height_tiff
 from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
+from quaton_fab.fab.report_html import REPORT_NAME, read_report
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.fab.sheet_check import VerifyError, check_sheet
 from quaton_fab.optics.propagation import OpticsError
@@ -269,6 +272,13 @@ def read_back(
                                  table.z_step_m, np.asarray(floors_um) * 1e-6)
         found.append(_ReadBack("stack.gwl", "quaton-fab GWL reader (per plate)", nearest_levels(heights, snapped)[0],
                                heights, HEIGHT_TOLERANCE_M))
+    if REPORT_NAME in listed:  # the design report's embedded level maps and level table
+        levels, page = read_report(export_dir / REPORT_NAME, g.neurons, g.layers)
+        item = _ReadBack(REPORT_NAME, "quaton-fab report reader (embedded level maps)", levels, snapped[levels],
+                         HEIGHT_TOLERANCE_M)
+        if sheet is not None and page.get("levels") != sheet.get("levels"):
+            item.problems.append(f"{REPORT_NAME}: its level table differs from the fab sheet's")
+        found.append(item)
     if not found:
         raise VerifyError(f"the fab sheet in {str(export_dir)!r} lists no GDS/OASIS/STL/PNG/TIFF files")
     return found
@@ -406,7 +416,7 @@ def verify_export(
         problems.extend(item.problems)
         match = float(np.mean(item.levels == design.level_indices))
         height_error = float(np.max(np.abs(item.heights_m - expected)))
-        if item.label.endswith((".gds", ".oas")) and match < 1.0:
+        if item.label.endswith((".gds", ".oas", ".html")) and match < 1.0:
             differ = int(np.sum(item.levels != design.level_indices))
             problems.append(f"{item.label}: level map differs from the design at {differ} pixels")
         if height_error > item.tolerance_m:

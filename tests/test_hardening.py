@@ -154,7 +154,7 @@ def test_group2_stale_staging_is_cleaned_and_user_files_are_kept(design, tmp_pat
     export_design(design, out, ExportOptions(formats=("gds",), force=True))
     assert not dead.exists() and alive.exists()
     assert sorted(p.name for p in out.iterdir()) == ["design.gds", "fab_sheet.json", "fab_sheet.md", "notes.txt",
-                                                      "sub"]
+                                                      "report.html", "sub"]
     assert (out / "notes.txt").read_text() == "mine" and (out / "sub" / "a.txt").read_text() == "also mine"
     alive.rmdir()
 
@@ -167,10 +167,10 @@ def test_group2_the_current_directory_is_not_swapped_away(design, tmp_path, monk
 
 
 def test_exporting_twice_gives_byte_identical_files(tiny_run, tmp_path):
-    for name in ("a", "b"):
-        result = run("export", tiny_run, "--format", "all", "--stack", "--out", tmp_path / name)
+    for name in ("a", "b"):  # the same folder name: report.html names the export folder in its commands
+        result = run("export", tiny_run, "--format", "all", "--stack", "--out", tmp_path / name / "export")
         assert result.exit_code == 0, result.output
-    a, b = snapshot(tmp_path / "a"), snapshot(tmp_path / "b")
+    a, b = snapshot(tmp_path / "a" / "export"), snapshot(tmp_path / "b" / "export")
     assert sorted(a) == sorted(b)
     expected = {"design.gds", "design.oas", "mask_1.stl", "mask_2.stl", "stack.stl", "mask_1_height.png",
                 "mask_2_height.png", "mask_1_height.tif", "mask_2_height.tif", "fab_sheet.json", "fab_sheet.md"}

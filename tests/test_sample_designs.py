@@ -39,7 +39,7 @@ def test_sample_design_round_trip_has_zero_gap(path, tmp_path):
     report = verify_export(design, tmp_path / "export", samples=300, device="cpu", tolerance=0.02)
     assert report.ok, report.failures()
     assert report.gap_files == 0.0  # exported with its own material and base: the files are the design
-    assert {row.file for row in report.rows} == {"design.gds", "mask_*.stl"}
+    assert {row.file for row in report.rows} == {"design.gds", "mask_*.stl", "report.html"}
     for row in report.rows:
         assert row.level_match == 1.0
         assert row.max_height_error_m <= 1e-9

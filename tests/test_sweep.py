@@ -138,6 +138,17 @@ def test_local_sweep_runs_skips_and_reports(tmp_path):
     row = next(r for r in twin["grids"]["g"]["rows"] if r["params"] == {"method": "ste", "levels": 2})
     assert row["metrics"]["reference"]["mean"] == pytest.approx(rec["metrics"]["reference"]["accuracy"])
     assert all(p.is_file() for p in written["figures"]) and len(written["figures"]) == 2
+    # the study page links each cell; once a cell is exported, its design report
+    page = written["html"].read_text()
+    assert page.count('class="cell-dir"') == 5 and 'class="cell-report"' not in page
+    from quaton_fab.design import Design
+    from quaton_fab.fab.export import ExportOptions, export_design
+
+    cell = out / "g" / "method=ste,levels=2,seed=0"
+    export_design(Design.load(cell), cell / "export", ExportOptions(formats=("gds",)))
+    page = write_report(out)["html"].read_text()
+    assert page.count('class="cell-report"') == 1
+    assert 'href="g/method=ste,levels=2,seed=0/export/report.html"' in page
 
 
 def test_interrupted_cell_resumes_to_the_uninterrupted_result(tmp_path):
@@ -237,6 +248,7 @@ def test_cli_sweep_dry_run_report_and_errors(tmp_path):
     res = runner.invoke(app, ["report", str(tmp_path / "sw"), "--out", str(tmp_path / "r" / "RESULTS.md")])
     assert res.exit_code == 0, res.output
     assert (tmp_path / "r" / "RESULTS.json").is_file() and (tmp_path / "r" / "RESULTS_figures").is_dir()
+    assert (tmp_path / "r" / "RESULTS.html").is_file() and "study page" in res.output
     bad = tmp_path / "bad.toml"
     bad.write_text("[[grid]]\npreset = 'tiny'\n[grid.set]\nlevels = 1\n")
     res = runner.invoke(app, ["sweep", str(bad)])

@@ -245,7 +245,10 @@ def test_limits_pick_the_largest_magnitude_before_the_first_failure():
     limits = {lim["error"]: lim["max_magnitude"] for lim in run.limits()}
     assert limits == {"shift": 0.5, "blur": None}
     entry = tolerance_sheet_entry(run)
-    assert set(entry) == {"metric", "allowed_loss", "trials", "samples", "seed", "fidelity", "rows"}
+    assert set(entry) == {"metric", "allowed_loss", "trials", "samples", "seed", "fidelity", "rows", "nominal",
+                          "curves"}
+    assert [(c["error"], c["magnitude"]) for c in entry["curves"]] == [
+        ("blur", 85), ("blur", 170), ("shift", 0.25), ("shift", 0.5), ("shift", 1.0)]
     assert all(set(r) == {"error", "unit", "max_magnitude", "source"} for r in entry["rows"])
 
 
@@ -320,7 +323,7 @@ def test_cli_writes_table_figure_and_fab_sheet(design, tmp_path):
     assert (out / "tolerance.png").stat().st_size > 1000 and "| shift |" in (out / "tolerance.md").read_text()
     sheet = read_fab_sheet(export)
     tol = sheet["tolerance"]
-    assert set(tol) == {"metric", "allowed_loss", "trials", "samples", "seed", "fidelity", "rows"}
+    assert set(tol) == {"metric", "allowed_loss", "trials", "samples", "seed", "fidelity", "rows", "nominal", "curves"}
     assert [r["error"] for r in tol["rows"]] == ["shift", "blur", "all"]
     assert all(set(r) == {"error", "unit", "max_magnitude", "source"} for r in tol["rows"])
     assert tol["allowed_loss"] == 0.01 and tol["metric"] == "accuracy"

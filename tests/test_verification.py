@@ -46,7 +46,7 @@ def test_stale_files_of_an_earlier_export_are_replaced(design, tmp_path):
     out = tmp_path / "e"
     export_design(design, out, ExportOptions(formats=("stl", "png")))
     export_design(design, out, ExportOptions(formats=("gds",), base_m=3e-6, force=True))
-    assert sorted(p.name for p in out.iterdir()) == ["design.gds", "fab_sheet.json", "fab_sheet.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["design.gds", "fab_sheet.json", "fab_sheet.md", "report.html"]
     assert verify_export(design, out, samples=8, device="cpu").files_ok
 
 

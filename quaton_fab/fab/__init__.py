@@ -15,6 +15,8 @@ Modules (each one idea; none of them knows about training):
 * :mod:`~quaton_fab.fab.printability` — isolated pixels, diagonal-only contacts, smallest features; a post-filter.
 * :mod:`~quaton_fab.fab.sheet` — ``fab_sheet.json``/``.md``: everything a facility reads (conventions, levels,
   files, checks, print estimate, printability, warnings, verify result).
+* :mod:`~quaton_fab.fab.report_html` — ``report.html``: the export as one self-contained page (maps, 3D reliefs,
+  printability spots, verification, tolerances, files), rebuilt on every fab sheet write.
 * :mod:`~quaton_fab.fab.export` — writes all of the above for a :class:`~quaton_fab.design.Design`, reading
   every file back before it is moved into place.
 

@@ -20,6 +20,8 @@ Files (``L`` masks, numbered from 1):
 * ``mask_<l>_height8.png`` / ``mask_<l>_height.bmp`` (formats ``png8``, ``bmp``) — 8-bit full-scale maps (the
   tallest level is grey 255; one grey per level for every mask; BMP's scale only in the fab sheet); ``invert``
   stores 255 − grey (65535 − grey) in every grayscale map, for positive resists;
+* ``report.html`` (unless ``report=False``) — the design report, one self-contained page (see
+  :mod:`quaton_fab.fab.report_html`);
 * ``fab_sheet.json`` + ``fab_sheet.md`` — the level table, material, geometry, files and checks.
 """
 
@@ -64,7 +66,8 @@ from quaton_fab.fab.materials import get_material, parse_medium
 from quaton_fab.fab.printer import SLICING_CONVENTION, PrinterProfile, get_profile, grid_um, on_grid, slice_counts
 from quaton_fab.fab.sheet import JSON_NAME as JSON_SHEET
 from quaton_fab.fab.sheet import MD_NAME as MD_SHEET
-from quaton_fab.fab.sheet import build_fab_sheet, write_fab_sheet
+from quaton_fab.fab.sheet import build_fab_sheet, file_entry, write_fab_sheet
+from quaton_fab.fab.report_html import REPORT_NAME, write_design_report
 
 __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FORMATS", "planned_files"]
 
@@ -99,6 +102,8 @@ class ExportOptions:
         invert: grayscale maps store max_grey − grey (tallest level black), for positive resists.
         full_scale: 16-bit PNG/TIFF maps use the whole grey range (the 8-bit maps always do).
         force: overwrite existing files.
+        report: also write ``report.html`` (:mod:`quaton_fab.fab.report_html`), listed in the fab sheet.
+        command: the command line that asked for this export (shown in the report; None: an equivalent one).
     """
 
     formats: tuple[str, ...] = FORMATS
@@ -114,6 +119,8 @@ class ExportOptions:
     invert: bool = False
     full_scale: bool = False
     force: bool = False
+    report: bool = True
+    command: str | None = None
 
     def __post_init__(self) -> None:
         unknown = [f for f in self.formats if f not in FORMATS]
@@ -170,6 +177,8 @@ def planned_files(design: Design, options: ExportOptions) -> list[str]:
         names += [f"mask_{l}.gwl" for l in masks]
         if options.stack:
             names.append("stack.gwl")
+    if options.report:
+        names.append(REPORT_NAME)
     return names + ["fab_sheet.json", "fab_sheet.md"]
 
 
@@ -320,6 +329,8 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
                 )
         warnings.extend(extra.pop("_warnings", []))
         extra["warnings"] = list(warnings)
+        if options.command:
+            extra["command"] = options.command
         sheet = build_fab_sheet(
             table,
             pitch_m=design.geometry.pitch_m,
@@ -333,6 +344,9 @@ def export_design(design: Design, out_dir: str | os.PathLike[str], options: Expo
             extra=extra,
             root=staging,
         )
+        if options.report:  # rendered from the sheet above; listed (with its hash) in the sheet written last
+            write_design_report(staging, sheet, design.level_indices, export_name=target.name)
+            sheet["files"].append(file_entry(staging / REPORT_NAME, staging))
         failed = [name for name, ok in checks.items() if ok is False]
         if failed:
             raise ExportError(f"exported files failed their read-back checks: {', '.join(failed)}")

@@ -34,6 +34,7 @@ __all__ = [
     "MaskPrintability",
     "isolated_pixels",
     "diagonal_only_contacts",
+    "diagonal_contact_windows",
     "narrowest_width_px",
     "mask_printability",
     "printability_report",
@@ -85,10 +86,16 @@ def diagonal_only_contacts(levels: np.ndarray) -> np.ndarray:
     when b == c, a != b and d != b (a checkerboard window holds two).
     """
     m = _check_map(levels)
+    main, anti = diagonal_contact_windows(m)
+    return np.concatenate([m[:-1, :-1][main], m[:-1, 1:][anti]])
+
+
+def diagonal_contact_windows(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (R − 1, C − 1) maps of the 2×2 windows (by top-left pixel) holding a diagonal-only contact along
+    the main diagonal (a == d) and along the anti-diagonal (b == c); see :func:`diagonal_only_contacts`."""
+    m = _check_map(levels)
     a, b, c, d = m[:-1, :-1], m[:-1, 1:], m[1:, :-1], m[1:, 1:]
-    main = (a == d) & (b != a) & (c != a)
-    anti = (b == c) & (a != b) & (d != b)
-    return np.concatenate([a[main], b[anti]])
+    return (a == d) & (b != a) & (c != a), (b == c) & (a != b) & (d != b)
 
 
 def narrowest_width_px(region: np.ndarray) -> int:

@@ -25,6 +25,7 @@ from quaton_fab.validate import count, length_m
 from quaton_fab.fab.errors import FabError
 from quaton_fab._version import __version__
 from quaton_fab.fab.heights import LevelTable
+from quaton_fab.fab.report_html import refresh_report
 
 logger = logging.getLogger(__name__)
 
@@ -693,6 +694,7 @@ def write_fab_sheet(out_dir: str | os.PathLike, sheet: dict) -> dict[str, Path]:
         raise SheetError(f"fab sheet is not JSON-serialisable: {exc}") from None
     from quaton_fab.fab.sheet_check import SHEET_HASH_KEY, sheet_digest
 
+    refresh_report(out, sheet)  # the report shows what the sheet now holds; its listed size and hash follow
     sheet[SHEET_HASH_KEY] = sheet_digest(sheet)  # verify checks the sheet against it
     text = json.dumps(sheet, indent=2, allow_nan=False, default=_json_default)
     paths = {"json": out / JSON_NAME, "md": out / MD_NAME}

@@ -24,6 +24,7 @@ import numpy as np
 from quaton_fab.confine import plain_name
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.fileio import commit_set
+from quaton_fab.sweep.report_html import render_sweep_page
 from quaton_fab.sweep.runner import SweepError, load_records
 
 #: Method order of the QuATON study (others follow alphabetically).
@@ -146,6 +147,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
                 "n": len(recs),
                 "metrics": metrics,
                 "train_time_s": float(np.mean(times)) if times else None,
+                "cells": sorted(r["key"] for r in recs if r.get("key")),  # <grid>/<cell folder>
             })
         rows.sort(key=lambda r: _sort_key(r["params"]))
         group_by = list(rows[0]["params"]) if rows else []
@@ -354,9 +356,10 @@ def write_report(
     command: str | None = None,
     force: bool = False,
 ) -> dict[str, Path]:
-    """Write ``report.md`` (or ``out_md``), its JSON twin (same name, ``.json``) and figures beside it.
+    """Write ``report.md`` (or ``out_md``), its JSON twin (same name, ``.json``), the study page (same name,
+    ``.html``, self-contained) and figures beside it.
 
-    Figures go to ``<md stem>_figures/``. Returns ``{"md", "json", "figures": [...]}`` paths. The set is written
+    Figures go to ``<md stem>_figures/``. Returns ``{"md", "json", "html", "figures": [...]}`` paths. The set is written
     under temporary names beside the report and moved into place together (:func:`~quaton_fab.fileio.
     commit_set`): a failure leaves the previous report, and no temporary file or figure, behind. Existing
     files are replaced only with ``force``.
@@ -368,7 +371,8 @@ def write_report(
     json_path = md_path.with_suffix(".json")
     if md_path.suffix.lower() == ".json":
         raise SweepError(f"--out {str(md_path)!r}: name a markdown file; its JSON twin is written beside it")
-    for path, kind in ((md_path, "file"), (json_path, "file"), (fig_dir, "folder")):
+    html_path = md_path.with_suffix(".html")
+    for path, kind in ((md_path, "file"), (json_path, "file"), (html_path, "file"), (fig_dir, "folder")):
         if path.is_symlink():
             raise SweepError(f"{str(path)!r} is a symbolic link; the report does not write through links")
         if path.exists() and (path.is_dir() != (kind == "folder")):
@@ -393,8 +397,11 @@ def write_report(
             "figures": {k: [os.path.relpath(p, md_path.parent) for p in v] for k, v in figures.items()},
             "spec_text": meta.get("spec_text", ""),
         }
+        page = render_sweep_page(meta, summary, {label: ranking(g) for label, g in summary["grids"].items()},
+                                 sweep_dir, html_path, fid_names=FIDELITY_NAMES, fid_order=FIDELITY_ORDER,
+                                 command=command)
         pairs = []
-        for path, content in ((json_path, json.dumps(_finite(twin), indent=2, default=_nan_safe,
+        for path, content in ((html_path, page), (json_path, json.dumps(_finite(twin), indent=2, default=_nan_safe,
                                                     allow_nan=False) + "\n"), (md_path, text)):
             (stage / path.name).write_text(content, encoding="utf-8")
             pairs.append((stage / path.name, path))
@@ -405,7 +412,8 @@ def write_report(
         commit_set(pairs)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    return {"md": md_path, "json": json_path, "figures": [p for v in figures.values() for p in v]}
+    return {"md": md_path, "json": json_path, "html": html_path,
+            "figures": [p for v in figures.values() for p in v]}
 
 
 def _finite(obj: Any) -> Any:
