@@ -146,7 +146,7 @@ def test_local_sweep_runs_skips_and_reports(tmp_path):
 
     cell = out / "g" / "method=ste,levels=2,seed=0"
     export_design(Design.load(cell), cell / "export", ExportOptions(formats=("gds",)))
-    page = write_report(out)["html"].read_text()
+    page = write_report(out, force=True)["html"].read_text()
     assert page.count('class="cell-report"') == 1
     assert 'href="g/method=ste,levels=2,seed=0/export/report.html"' in page
 
