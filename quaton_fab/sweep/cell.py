@@ -121,6 +121,7 @@ def run_cell(
     eval_samples: int | None = None,
     figures: bool = False,
     threads: int | None = 1,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one cell in ``<sweep_dir>/<grid>/<name>``; return its ``cell.json`` record.
 
@@ -132,6 +133,9 @@ def run_cell(
         eval_samples: test samples for those evaluations (None: the configuration's test split).
         figures: also write the run's figures.
         threads: PyTorch CPU threads for this cell (None: leave PyTorch's default).
+        device: where the cell trains and is evaluated (``cpu``, ``cuda``, ``cuda:N``, ``auto``); None: the
+            configuration's own (``auto``). Not part of the cell's configuration: a finished cell is the same
+            cell on any device.
 
     Returns:
         The record, with ``status`` ``done``, ``interrupted`` (a checkpoint was saved; run again to resume)
@@ -152,6 +156,8 @@ def run_cell(
         "schema": CELL_SCHEMA, "version": CELL_VERSION, "cell": cell.to_dict(), "key": cell.key,
         "host": socket.gethostname(), "pid": os.getpid(), "threads": threads,
     }
+    if device is not None:
+        record["device"] = device
     try:
         fingerprint = cell.fingerprint()
         record["fingerprint"] = fingerprint
@@ -166,6 +172,8 @@ def run_cell(
         if threads:
             torch.set_num_threads(int(threads))
         config = cell.config()
+        if device is not None:
+            config = config.replace(device=device)
         trainer = Trainer(config, run_dir)
         status = _StatusWriter(run_dir)
         trainer.callbacks = status
@@ -210,7 +218,8 @@ def run_cell(
         for label in evaluate:
             status.evaluating(label)
             fidelity = reference_fidelity(design) if label == "reference" else design_fidelity(design)
-            metrics[label] = _scalars(simulate_design(design, samples=eval_samples, fidelity=fidelity))
+            metrics[label] = _scalars(simulate_design(design, samples=eval_samples, fidelity=fidelity,
+                                                      device=config.device))
         record.update(
             status="done",
             primary=design.metrics.get("primary", "accuracy"),

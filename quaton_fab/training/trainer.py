@@ -41,6 +41,7 @@ from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
 from quaton_fab.tolerance import draw_perturbation, perturbed_forward, step_generator
 from quaton_fab.training.evaluate import evaluate_network, resolve_device
+from quaton_fab.training.param_groups import group_lr, optimizer_groups
 
 __all__ = [
     "Trainer",
@@ -343,14 +344,8 @@ class Trainer:
         return self.parts
 
     def _optimizer(self, parts: _Parts) -> torch.optim.Optimizer:
-        """Adam; each quantizer's parameters get ``lr × quantizer.lr_scale()`` (GS logits are not radians)."""
-        groups = [
-            {"params": list(q.parameters()), "lr_scale": q.lr_scale()} for q in parts.network.phase_modules
-        ]
-        task_params = list(parts.task.parameters())
-        if task_params:
-            groups.append({"params": task_params, "lr_scale": 1.0})
-        return torch.optim.Adam(groups, lr=self.config.lr)
+        """Adam over the quantizers' parameter groups (see :mod:`quaton_fab.training.param_groups`)."""
+        return torch.optim.Adam(optimizer_groups(parts.network.phase_modules, parts.task), lr=self.config.lr)
 
     # ------------------------------------------------------------------ checkpoint
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
@@ -452,6 +447,8 @@ class Trainer:
                     self._checkpoint(network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0,
                                      epoch_loss=(running, count))
                     raise TrainingInterrupted(self.checkpoint_path, epoch, step)
+                for q in network.phase_modules:  # run-fraction schedules move every step
+                    q.advance(epoch * steps + step, steps, cfg.epochs)
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 images = train.images[idx].to(parts.device)
                 labels = train.labels[idx].to(parts.device)
@@ -488,6 +485,7 @@ class Trainer:
                 "train_loss": running / max(count, 1),
                 "val": _scalar_metrics(val),
                 "quantizer": _status(network),
+                "quantizer_per_mask": [q.status() for q in network.phase_modules],
                 "time_s": elapsed_before + time.perf_counter() - t0,
             }
             history.append(record)
@@ -617,7 +615,7 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, step: int, to
     if config.lr_schedule == "cosine":
         lr = config.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
     for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+        group["lr"] = group_lr(group, config.lr, lr)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
