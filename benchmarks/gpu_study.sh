@@ -4,6 +4,7 @@
 # constant, batch 32, seed 10). Everything is written under OUT_DIR:
 #   OUT_DIR/sweep/              the study's sweep folder (one run directory per cell, cell.json records)
 #   OUT_DIR/RESULTS.md (+ .json, RESULTS_figures/)   `quaton-fab report` of the study, with the notes
+#   OUT_DIR/method_question.md  PSQ-LT − PSQ per grid and level count against the seed spread
 #   OUT_DIR/paper/psq, paper/psq-lt                  the two paper-setting runs (design, metrics, figures)
 #   OUT_DIR/paper_slice.md (+ .json)                 their summary (test accuracy, validation per epoch, k·Δ, |κ|)
 #   OUT_DIR/logs/               the output of every command; OUT_DIR/timing.txt  wall times
@@ -82,6 +83,8 @@ stamp "sweep exit $STATUS ($(grep -l '"status": "done"' "$OUT"/sweep/*/*/cell.js
 "${QF[@]}" report "$OUT/sweep" --out "$OUT/RESULTS.md" --notes benchmarks/quaton_study_notes.md \
     --spec benchmarks/quaton_study.toml > "$OUT/logs/report.log" 2>&1
 stamp "report exit $?"
+"$PY" benchmarks/method_question.py "$OUT/RESULTS.json" --out "$OUT/method_question.md" > "$OUT/logs/method_question.log" 2>&1
+stamp "method question exit $?"
 
 for i in "${!PAPER_PIDS[@]}"; do
     wait "${PAPER_PIDS[$i]}"
