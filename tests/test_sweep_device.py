@@ -80,3 +80,16 @@ def test_cli_sweep_device_cpu_and_bad_device(tmp_path):
     res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "sw2"), "--device", "tpu"])
     assert res.exit_code == 2 and "tpu" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "sw2").exists()
+
+
+def test_a_worker_interrupted_before_a_cell_starts_stops_it_at_its_first_step(tmp_path, monkeypatch):
+    # Ctrl-C reaches every worker once; a cell the worker picks up afterwards must stop too, not run to the end
+    # (Trainer.fit clears stop requests made before it starts).
+    import quaton_fab.sweep.cell as cell_module
+
+    monkeypatch.setattr(cell_module, "_interrupted", True)
+    cell = _spec(tmp_path).cells[0]
+    record = run_cell(cell.to_dict(), str(tmp_path / "sw"), eval_samples=16, device="cpu")
+    assert record["status"] == "interrupted", record
+    assert "epoch 1, step 0" in record["error"]
+    assert (tmp_path / "sw" / cell.grid / cell.name / "checkpoint.pt").is_file()

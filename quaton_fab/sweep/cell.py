@@ -70,9 +70,15 @@ def read_status(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 class _StatusWriter:
-    """Trainer callbacks that keep ``status.json`` up to date (at most every ``every_s`` seconds)."""
+    """Trainer callbacks that keep ``status.json`` up to date (at most every ``every_s`` seconds).
 
-    def __init__(self, run_dir: Path, every_s: float = 2.0):
+    They also pass on a Ctrl-C this worker received before the cell's training started (``_interrupted``):
+    ``Trainer.fit`` clears earlier stop requests when it starts, so the request is repeated at every epoch start
+    and step, where the trainer checks it.
+    """
+
+    def __init__(self, run_dir: Path, every_s: float = 2.0, stop: Any = None):
+        self.stop = stop
         self.path = run_dir / STATUS_FILE
         self.every_s = every_s
         self.t0 = time.monotonic()
@@ -89,11 +95,17 @@ class _StatusWriter:
             except OSError:  # status is a courtesy; never fail a run over it
                 pass
 
+    def _pass_on_interrupt(self) -> None:
+        if _interrupted and self.stop is not None:
+            self.stop()
+
     def on_epoch_start(self, epoch: int, epochs: int, steps: int, first_step: int) -> None:
+        self._pass_on_interrupt()
         self.state.update(epoch=epoch + 1, epochs=epochs, steps=steps, step=first_step, phase="training")
         self._write(force=True)
 
     def on_step(self, epoch: int, step: int, loss: float, status: dict[str, float]) -> None:
+        self._pass_on_interrupt()
         self.state.update(step=step + 1, loss=loss)
         self._write()
 
@@ -175,7 +187,7 @@ def run_cell(
         if device is not None:
             config = config.replace(device=device)
         trainer = Trainer(config, run_dir)
-        status = _StatusWriter(run_dir)
+        status = _StatusWriter(run_dir, stop=trainer.request_stop)
         trainer.callbacks = status
         run_dir.mkdir(parents=True, exist_ok=True)
         stop_handler = None
