@@ -12,7 +12,7 @@
 # Usage (one H200, 16 CPU cores; about 6 minutes):
 #   bash benchmarks/gpu_study.sh OUT_DIR
 # Settings (environment):
-#   QF_DEVICE=cuda  QF_WORKERS=12  QF_STUDY_TIMEOUT=300  QF_PAPER_EPOCHS=4  QF_PAPER_TIMEOUT=330
+#   QF_DEVICE=cuda  QF_WORKERS=12  QF_STUDY_TIMEOUT=300  QF_PAPER_EPOCHS=4  QF_PAPER_TIMEOUT=330  QF_PYTHON=python
 #   QF_TINY=1       a drastically reduced check of the same commands (benchmarks/shrink_spec.py; seconds per
 #                   cell on a CPU): QF_TINY=1 QF_DEVICE=cpu QF_WORKERS=2 bash benchmarks/gpu_study.sh /tmp/check
 # A time limit stops the sweep (SIGINT: running cells save checkpoints) and the report covers the finished cells;
@@ -28,7 +28,7 @@ STUDY_TIMEOUT=${QF_STUDY_TIMEOUT:-300}
 PAPER_EPOCHS=${QF_PAPER_EPOCHS:-4}
 PAPER_TIMEOUT=${QF_PAPER_TIMEOUT:-330}
 TINY=${QF_TINY:-0}
-PY=${QF_PYTHON:-python}
+PY=${QF_PYTHON:-$(command -v python || command -v python3)}
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 mkdir -p "$OUT/logs" "$OUT/paper"
