@@ -184,8 +184,8 @@ def test_relief_passes_the_restoring_gradient_to_out_of_range_phases() -> None:
     phase = psq_transfer(latent, levels, 30.0 / levels.min_step, alpha=0.01)
     heights = relief.heights_of_phases(phase, 780e-9, 1.0)
     # the forward is still the printable range: below → level 0's height, above → the top level's
-    assert float(heights[0]) == pytest.approx(0.0, abs=1e-15)
-    assert float(heights[1]) == pytest.approx(relief.level_heights_m[-1], rel=1e-12)
+    assert float(heights[0].detach()) == pytest.approx(0.0, abs=1e-15)
+    assert float(heights[1].detach()) == pytest.approx(relief.level_heights_m[-1], rel=1e-12)
     # a loss that wants the middle height pulls both outliers back into the range
     target = 0.5 * relief.level_heights_m[-1]
     ((heights - target) ** 2).sum().backward()
@@ -204,7 +204,7 @@ def test_relief_heights_inside_the_range_are_unchanged_by_the_straight_through_c
     h = relief.heights_of_phases(phases, 780e-9, 1.0)
     ref = np.interp(phases.numpy(), relief.level_phases_rad, relief.level_heights_m)
     assert np.allclose(h.numpy(), ref, rtol=0, atol=1e-18)
-    assert torch.equal(relief.heights_of_phases(torch.as_tensor(levels.phases), 780e-9, 1.0),
+    assert torch.equal(relief.heights_of_phases(torch.tensor(levels.phases.tolist(), dtype=torch.float64), 780e-9, 1.0),
                        torch.as_tensor(relief.level_heights_m, dtype=torch.float64))
 
 
