@@ -42,7 +42,7 @@ if "$PY" -c "import quaton_fab.cli.app" 2>/dev/null; then
     QF=("$PY" -m quaton_fab.cli)
 else
     export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-    QF=("$PY" -m cli)
+    QF=("$PY" -c "from cli.app import main; main()")
 fi
 "$PY" - "$DEVICE" <<'EOF' || { echo "preflight failed: see above" >&2; exit 2; }
 import importlib, sys
