@@ -22,6 +22,7 @@ def sweep(
     out: Annotated[Optional[Path], typer.Option(help="Sweep folder (one run directory per cell; default sweeps/<spec name>).")] = None,
     workers: Annotated[str, typer.Option(help="Cells at once: auto (one per core, or per cluster CPU with --ray) or a number.")] = "auto",
     threads: Annotated[int, typer.Option(help="PyTorch CPU threads per cell (and Ray CPUs per task).", min=1)] = 1,
+    device: Annotated[str, typer.Option(help="Where cells train and are evaluated: auto (a GPU when there is one), cpu, cuda or cuda:N; local workers share the GPU.")] = "auto",
     ray: Annotated[Optional[str], typer.Option("--ray", help="Run the cells on Ray: a cluster address (auto, ray://host:10001) or local (a Ray instance on this machine). Needs quaton-fab[ray].")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List the cells and exit.")] = False,
 ) -> None:
@@ -43,12 +44,12 @@ def sweep(
         console.print(table)
         return
     console.print(f"Sweep [bold]{q(parsed.name)}[/]: {len(parsed.cells)} cells in [bold]{q(sweep_dir)}[/]"
-                  + (f" on Ray ({q(ray)})" if ray else " (local)"), soft_wrap=True)
+                  + (f" on Ray ({q(ray)})" if ray else " (local)") + f", device {q(device)}", soft_wrap=True)
     overview = SweepOverview(console, len(parsed.cells))
     try:
         with overview:
             progress = run_sweep(parsed, sweep_dir, workers=workers, threads=threads, ray_address=ray,
-                                 on_update=overview)
+                                 on_update=overview, device=device)
         console.line()
     except KeyboardInterrupt:
         console.line()

@@ -325,13 +325,13 @@ def test_gs_temperature_anneals_geometrically() -> None:
 
 def test_psq_lt_kappa_gets_gradient_and_regulariser_raises_the_slope() -> None:
     levels = LEVEL_SETS["circle4"]
-    q = make_quantizer("psq-lt", levels, (4, 4), generator=seeded(16))
+    q = make_quantizer("psq-lt", levels, (4, 4), generator=seeded(16), reg_schedule="epoch")
     assert q.status()["slope"] == pytest.approx(1.0 / (0.05 + 0.005), rel=1e-6)
     # κ gets a gradient through the task loss (latents near thresholds feel the slope)
     set_latent(q, torch.tensor(levels.thresholds, dtype=torch.float32).repeat(4, 1) + 0.01)
     (q() ** 2).sum().backward()
     assert q.kappa.grad is not None and float(q.kappa.grad.abs()) > 0
-    # λ_e = 0.01·2^⌊e/5⌋ and R = ½·λ_e·κ²
+    # the lab's epoch form: λ_e = 0.01·2^⌊e/5⌋ and R = ½·λ_e·κ²
     for epoch, lam in ((0, 0.01), (4, 0.01), (5, 0.02), (12, 0.04)):
         q.start_epoch(epoch, 20)
         assert q.status()["reg_weight"] == pytest.approx(lam)
@@ -339,7 +339,7 @@ def test_psq_lt_kappa_gets_gradient_and_regulariser_raises_the_slope() -> None:
         assert float(q.regularizer().detach()) == pytest.approx(0.5 * lam * kappa**2, rel=1e-6)
 
     def slope_after_steps(epoch: int) -> float:
-        fresh = make_quantizer("psq-lt", levels, (4, 4), generator=seeded(16))
+        fresh = make_quantizer("psq-lt", levels, (4, 4), generator=seeded(16), reg_schedule="epoch")
         fresh.start_epoch(epoch, 20)
         opt = torch.optim.SGD([fresh.kappa], lr=5.0)
         for _ in range(20):

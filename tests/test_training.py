@@ -65,7 +65,8 @@ def test_tiny_run_gives_a_consistent_design(tmp_path):
 
 
 def test_training_beats_chance_on_synthetic_data(tmp_path):
-    design = Trainer(tiny(epochs=3, train_samples=256), tmp_path).fit().design
+    # 512 samples: with κ at its own learning rate (0.01) the seed-0 run on 256 samples sits at 0.27
+    design = Trainer(tiny(epochs=3, train_samples=512), tmp_path).fit().design
     assert design.metrics["test"]["accuracy"] > 0.3  # 10 classes: chance is 0.1
 
 

@@ -233,7 +233,10 @@ class Relief:
             xs.append(lo + _TWO_PI)
             ys.append(ys[0])
         else:
-            phi = torch.clamp(phases, xs[0], xs[-1])
+            # Clamped to the printable range, but straight through: a phase outside it keeps the gradient of the
+            # end segment, so the quantizer's restoring slope reaches it (a plain clamp would give exactly 0).
+            inside = torch.clamp(phases.detach(), xs[0], xs[-1])
+            phi = torch.where(inside == phases.detach(), phases, inside + (phases - phases.detach()))
         x = torch.as_tensor(xs, dtype=phases.dtype, device=phases.device)
         y = torch.as_tensor(ys, dtype=phases.dtype, device=phases.device)
         index = torch.clamp(torch.searchsorted(x, phi.detach().contiguous(), right=True) - 1, 0, len(xs) - 2)

@@ -5,7 +5,11 @@ Every method is an ``nn.Module`` (a ``Quantizer``) that owns the trainable param
 - ``forward()`` → (N, N) phase in radians. In eval mode every method except ``fp`` returns exactly
   ``levels.index_to_phase(level_indices())`` (cast to the parameters' dtype).
 - ``level_indices()`` → (N, N) int64, what is exported.
-- ``start_epoch(epoch, total_epochs)`` advances the schedules (PSQ slope, GS temperature, PSQ-LT λ_e).
+- ``start_epoch(epoch, total_epochs)`` and ``advance(step, steps_per_epoch, total_epochs)`` move the schedules
+  (PSQ slope, GS temperature, PSQ-LT λ_e): schedules over the fraction of the run (the default, the same shape
+  for any run length; see :mod:`quaton_fab.quant.schedules`) follow every optimiser step, the lab's epoch
+  forms (``schedule = "epoch"``) follow the epochs.
+- ``param_groups()`` → the optimiser parameter groups of the mask (PSQ-LT's κ gets its own learning rate).
 - ``regularizer()`` → scalar (PSQ-LT's ½·λ_e·κ², zero otherwise).
 - ``settings()`` → JSON-able dict; ``make_quantizer(s["method"], levels, shape, **s)`` rebuilds the method.
 - ``status()`` → live values for a progress display.
@@ -29,6 +33,14 @@ from torch import nn
 
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.quant.levels import TWO_PI, LevelSet
+from quaton_fab.quant.schedules import (
+    SCHEDULES,
+    kappa_for_k_delta,
+    psq_lt_start_k_delta,
+    ramp_fraction,
+    run_fraction,
+    run_step_doubling,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +68,11 @@ def geometric_ramp(epoch: int, total_epochs: int, start: float, end: float, warm
     if epoch < warmup:
         return float(start)
     t = 1.0 if span <= 0 else min(1.0, (epoch - warmup) / span)
+    return float(start * (end / start) ** t)
+
+
+def geometric(start: float, end: float, t: float) -> float:
+    """``start·(end/start)^t`` for t ∈ [0, 1] (a geometric ramp at fraction t)."""
     return float(start * (end / start) ** t)
 
 
@@ -184,6 +201,13 @@ def _as_int(method: str, name: str, value: Any, *, minimum: int) -> int:
     return int(value)
 
 
+def _as_schedule(method: str, name: str, value: Any) -> str:
+    """``value`` as one of SCHEDULES, else QuantizerError naming it."""
+    if value not in SCHEDULES:
+        raise QuantizerError(f"{method} setting {name} must be one of {', '.join(SCHEDULES)}, got {value!r}")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class NoSettings:
     """FP, PQ and STE have no hyper-parameters."""
@@ -194,20 +218,27 @@ class PSQConfig:
     """PSQ hyper-parameters.
 
     quant_after: full-precision warm-up epochs (epochs 0 … quant_after−1 train the raw phase).
-    k_delta_start, k_delta_end: dimensionless sharpness k·Δ_min at the first and last quantized epoch;
-        the slope k (rad⁻¹) = (k·Δ)/Δ_min rises geometrically between them.
+    k_delta_start, k_delta_end: dimensionless sharpness k·Δ_min at the first quantized step and at the end;
+        the slope k (rad⁻¹) = (k·Δ)/Δ_min rises geometrically between them. ``k_delta_start = "psq-lt"``
+        starts where PSQ-LT's default starts (lab κ₀ = 0.05, ε = 0.005: k·Δ_min = Δ_min/0.055).
+    schedule: "run" (default: the ramp spans the optimiser steps after the warm-up, updated every step, the
+        same shape for any run length) or "epoch" (one value per epoch, the earlier form).
     alpha: restoring slope for latents outside [lo, hi] (``range`` sets only; lab 0.01).
     """
 
     quant_after: int = 0
-    k_delta_start: float = 2.0
+    k_delta_start: float | str = 2.0
     k_delta_end: float = 30.0
+    schedule: str = "run"
     alpha: float = 0.01
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "quant_after", _as_int("psq", "quant_after", self.quant_after, minimum=0))
-        for name in ("k_delta_start", "k_delta_end"):
-            object.__setattr__(self, name, _as_float("psq", name, getattr(self, name), positive=True))
+        if self.k_delta_start != "psq-lt":
+            object.__setattr__(self, "k_delta_start", _as_float("psq", "k_delta_start", self.k_delta_start,
+                                                                positive=True))
+        object.__setattr__(self, "k_delta_end", _as_float("psq", "k_delta_end", self.k_delta_end, positive=True))
+        object.__setattr__(self, "schedule", _as_schedule("psq", "schedule", self.schedule))
         object.__setattr__(self, "alpha", _as_float("psq", "alpha", self.alpha, nonneg=True))
 
 
@@ -216,18 +247,33 @@ class PSQLTConfig:
     """PSQ-LT hyper-parameters (defaults from the lab code).
 
     kappa_init, epsilon: the learnable slope is k = 1/(|κ| + ε) with κ₀ = kappa_init (k ≤ 1/ε).
+    k_delta_start: None (κ₀ = kappa_init), a sharpness k·Δ_min to start at (κ₀ is derived from it), or "psq"
+        (start where PSQ's default starts, k·Δ = 2) — so a comparison with PSQ is not about the start.
     slope_units: "absolute" (lab: k in rad⁻¹) or "relative" (k·Δ_min = 1/(|κ| + ε), same sharpness for any n).
-    lambda0, reg_every, reg_factor: λ_e = lambda0·reg_factor^⌊e/reg_every⌋ in the regulariser ½·λ_e·κ².
+    lambda0, reg_factor: the regulariser ½·λ·κ² with λ = lambda0·reg_factor^j.
+    reg_schedule: "run" (default: j = ⌊p/reg_every_fraction⌋ with p the elapsed fraction of the run, updated
+        every step; the lab's 50-epoch schedule "×2 every 5 epochs" is reg_every_fraction = 0.1) or "epoch"
+        (j = ⌊e/reg_every⌋, the lab's form, which only has its shape in 50-epoch runs).
+    kappa_lr: Adam learning rate of κ (its own parameter group); None: κ shares the phases' learning rate and
+        its schedule (the earlier behaviour). Default 0.01: an Adam step moves κ by about its learning rate,
+        so 0.01 is 20 % of κ₀ = 0.05, the lab's relation (lr 0.01 for phases and κ alike).
+    kappa_lr_schedule: "constant" (default: the phase learning-rate schedule, e.g. cosine, does not touch κ)
+        or "follow" (κ's rate is scaled by the same schedule).
     quant_after, alpha: as for PSQ.
     """
 
     quant_after: int = 0
     kappa_init: float = 0.05
     epsilon: float = 0.005
+    k_delta_start: float | str | None = None
     slope_units: str = "absolute"
     lambda0: float = 0.01
+    reg_schedule: str = "run"
+    reg_every_fraction: float = 0.1
     reg_every: int = 5
     reg_factor: float = 2.0
+    kappa_lr: float | None = 0.01
+    kappa_lr_schedule: str = "constant"
     alpha: float = 0.01
 
     def __post_init__(self) -> None:
@@ -235,19 +281,31 @@ class PSQLTConfig:
         object.__setattr__(self, "quant_after", _as_int(m, "quant_after", self.quant_after, minimum=0))
         object.__setattr__(self, "reg_every", _as_int(m, "reg_every", self.reg_every, minimum=1))
         object.__setattr__(self, "kappa_init", _as_float(m, "kappa_init", self.kappa_init))
-        for name in ("epsilon", "reg_factor"):
+        for name in ("epsilon", "reg_factor", "reg_every_fraction"):
             object.__setattr__(self, name, _as_float(m, name, getattr(self, name), positive=True))
         for name in ("lambda0", "alpha"):
             object.__setattr__(self, name, _as_float(m, name, getattr(self, name), nonneg=True))
+        if self.kappa_lr is not None:
+            object.__setattr__(self, "kappa_lr", _as_float(m, "kappa_lr", self.kappa_lr, positive=True))
+        if self.k_delta_start not in (None, "psq"):
+            object.__setattr__(self, "k_delta_start", _as_float(m, "k_delta_start", self.k_delta_start,
+                                                                positive=True))
+        object.__setattr__(self, "reg_schedule", _as_schedule(m, "reg_schedule", self.reg_schedule))
         if self.slope_units not in ("absolute", "relative"):
             raise QuantizerError(
                 f"psq-lt setting slope_units must be 'absolute' or 'relative', got {self.slope_units!r}"
+            )
+        if self.kappa_lr_schedule not in ("constant", "follow"):
+            raise QuantizerError(
+                f"psq-lt setting kappa_lr_schedule must be 'constant' or 'follow', got {self.kappa_lr_schedule!r}"
             )
 
 
 @dataclass(frozen=True)
 class GSConfig:
     """Gumbel-softmax hyper-parameters: temperature τ falls geometrically from tau_start to tau_end.
+
+    schedule: "run" (default: over the optimiser steps of the run, updated every step) or "epoch" (per epoch).
 
     lr_scale: learning-rate multiplier for the logits. Logits are scores, not radians: with the phase learning
         rate (0.05) Adam moves them too slowly to flip levels in a short run (quickstart: 13.9 % test accuracy
@@ -256,11 +314,13 @@ class GSConfig:
 
     tau_start: float = 2.0
     tau_end: float = 0.5
+    schedule: str = "run"
     lr_scale: float = 4.0
 
     def __post_init__(self) -> None:
         for name in ("tau_start", "tau_end", "lr_scale"):
             object.__setattr__(self, name, _as_float("gs", name, getattr(self, name), positive=True))
+        object.__setattr__(self, "schedule", _as_schedule("gs", "schedule", self.schedule))
 
 
 # ============================================================================================= base class
@@ -330,9 +390,31 @@ class Quantizer(nn.Module, ABC):
             raise QuantizerError(f"total_epochs must be an integer ≥ 1, got {total_epochs!r}")
         self.epoch.fill_(int(epoch))
         self._update_schedules(int(epoch), int(total_epochs))
+        self._update_run_schedules(int(epoch), 1, int(total_epochs))
+
+    def advance(self, step: int, steps_per_epoch: int, total_epochs: int) -> None:
+        """Move the run-fraction schedules to global optimiser step ``step`` (0-based) of a run of
+        ``total_epochs × steps_per_epoch`` steps. The trainer calls it before every step (after
+        ``start_epoch``); without it the run-fraction schedules move once per epoch (one step per epoch).
+        """
+        for name, value, minimum in (("step", step, 0), ("steps_per_epoch", steps_per_epoch, 1),
+                                     ("total_epochs", total_epochs, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+                raise QuantizerError(f"{name} must be an integer ≥ {minimum}, got {value!r}")
+        self._update_run_schedules(int(step), int(steps_per_epoch), int(total_epochs))
 
     def _update_schedules(self, epoch: int, total_epochs: int) -> None:
-        """Set the schedule buffers for this epoch (no schedule by default)."""
+        """Set the per-epoch schedule buffers for this epoch (no schedule by default)."""
+
+    def _update_run_schedules(self, step: int, steps_per_epoch: int, total_epochs: int) -> None:
+        """Set the run-fraction schedule buffers for this optimiser step (no schedule by default)."""
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Optimiser parameter groups: ``{"params": [...], "lr_scale": s}`` (learning rate × s, following the
+        run's learning-rate schedule), or ``{"params": [...], "fixed_lr": lr, "follow_schedule": bool}`` (a
+        learning rate of its own). Default: every parameter in one group at ``lr_scale()``.
+        """
+        return [{"params": list(self.parameters()), "lr_scale": self.lr_scale()}]
 
     def lr_scale(self) -> float:
         """Multiplier of the optimiser's learning rate for this quantizer's parameters (1 unless configured)."""
@@ -428,6 +510,8 @@ class STEQuantizer(_LatentPhaseQuantizer):
 class _SigmoidQuantizer(_LatentPhaseQuantizer):
     """Shared PSQ / PSQ-LT machinery: latent phase, FP warm-up, soft staircase in training, hard in eval."""
 
+    info_keys = ("k_delta_at_start",)
+
     @abstractmethod
     def slope(self) -> torch.Tensor:
         """Current slope k (rad⁻¹), scalar tensor."""
@@ -450,6 +534,13 @@ class _SigmoidQuantizer(_LatentPhaseQuantizer):
         k = float(self.slope().detach())
         return {"slope": k, "k_delta": k * self.levels.min_step, "fp_warmup": float(self.in_warmup())}
 
+    @abstractmethod
+    def start_k_delta(self) -> float:
+        """Sharpness k·Δ_min (dimensionless) at the first quantized step: PSQ and PSQ-LT in the same units."""
+
+    def settings(self) -> dict[str, Any]:
+        return {**super().settings(), "k_delta_at_start": self.start_k_delta()}
+
 
 class PSQQuantizer(_SigmoidQuantizer):
     """Progressive sigmoid quantization: soft staircase whose slope rises geometrically over the epochs."""
@@ -461,11 +552,29 @@ class PSQQuantizer(_SigmoidQuantizer):
         self, levels: LevelSet, shape: Any, config: Any = None, *, generator: torch.Generator | None = None
     ) -> None:
         super().__init__(levels, shape, config, generator=generator)
-        self.register_buffer("k_delta", torch.tensor(self.config.k_delta_start, dtype=torch.float64))
+        self.k_delta_start = self._start_sharpness()
+        self.register_buffer("k_delta", torch.tensor(self.k_delta_start, dtype=torch.float64))
+
+    def start_k_delta(self) -> float:
+        return self.k_delta_start
+
+    def _start_sharpness(self) -> float:
+        """k·Δ_min of the first quantized step (``"psq-lt"``: PSQ-LT's default start on this level set)."""
+        if self.config.k_delta_start != "psq-lt":
+            return float(self.config.k_delta_start)
+        lt = PSQLTConfig()
+        return psq_lt_start_k_delta(lt.kappa_init, self.levels.min_step, lt.epsilon, relative=False)
 
     def _update_schedules(self, epoch: int, total_epochs: int) -> None:
         c = self.config
-        self.k_delta.fill_(geometric_ramp(epoch, total_epochs, c.k_delta_start, c.k_delta_end, c.quant_after))
+        if c.schedule == "epoch":
+            self.k_delta.fill_(geometric_ramp(epoch, total_epochs, self.k_delta_start, c.k_delta_end, c.quant_after))
+
+    def _update_run_schedules(self, step: int, steps_per_epoch: int, total_epochs: int) -> None:
+        c = self.config
+        if c.schedule == "run":
+            t = ramp_fraction(step, total_epochs * steps_per_epoch, c.quant_after * steps_per_epoch)
+            self.k_delta.fill_(geometric(self.k_delta_start, c.k_delta_end, t))
 
     def slope(self) -> torch.Tensor:
         dtype, _ = self._param_dtype_device()
@@ -482,12 +591,44 @@ class PSQLTQuantizer(_SigmoidQuantizer):
         self, levels: LevelSet, shape: Any, config: Any = None, *, generator: torch.Generator | None = None
     ) -> None:
         super().__init__(levels, shape, config, generator=generator)
-        self.kappa = nn.Parameter(torch.tensor(self.config.kappa_init, dtype=torch.get_default_dtype()))
+        self.kappa = nn.Parameter(torch.tensor(self.initial_kappa(), dtype=torch.get_default_dtype()))
         self.register_buffer("reg_weight", torch.tensor(self.config.lambda0, dtype=torch.float64))
+
+    def initial_kappa(self) -> float:
+        """κ₀: ``kappa_init``, or the κ that starts at the sharpness ``k_delta_start`` (k·Δ_min)."""
+        c = self.config
+        if c.k_delta_start is None:
+            return c.kappa_init
+        k_delta = PSQConfig().k_delta_start if c.k_delta_start == "psq" else float(c.k_delta_start)
+        try:
+            return kappa_for_k_delta(k_delta, self.levels.min_step, c.epsilon, c.slope_units == "relative")
+        except ValueError as exc:
+            raise QuantizerError(f"psq-lt setting k_delta_start: {exc}") from None
+
+    def start_k_delta(self) -> float:
+        c = self.config
+        return psq_lt_start_k_delta(self.initial_kappa(), self.levels.min_step, c.epsilon, c.slope_units == "relative")
 
     def _update_schedules(self, epoch: int, total_epochs: int) -> None:
         c = self.config
-        self.reg_weight.fill_(step_doubling(epoch, c.lambda0, c.reg_every, c.reg_factor))
+        if c.reg_schedule == "epoch":
+            self.reg_weight.fill_(step_doubling(epoch, c.lambda0, c.reg_every, c.reg_factor))
+
+    def _update_run_schedules(self, step: int, steps_per_epoch: int, total_epochs: int) -> None:
+        c = self.config
+        if c.reg_schedule == "run":
+            p = run_fraction(step, total_epochs * steps_per_epoch)
+            self.reg_weight.fill_(run_step_doubling(p, c.lambda0, c.reg_every_fraction, c.reg_factor))
+
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The latent phases at the run's learning rate; κ in a group of its own at ``kappa_lr`` (if set)."""
+        c = self.config
+        if c.kappa_lr is None:
+            return super().param_groups()
+        return [
+            {"params": [self.latent], "lr_scale": self.lr_scale()},
+            {"params": [self.kappa], "fixed_lr": c.kappa_lr, "follow_schedule": c.kappa_lr_schedule == "follow"},
+        ]
 
     def slope(self) -> torch.Tensor:
         k = 1.0 / (self.kappa.abs() + self.config.epsilon)
@@ -497,7 +638,8 @@ class PSQLTQuantizer(_SigmoidQuantizer):
         return 0.5 * self.reg_weight.to(self.kappa.dtype) * self.kappa**2
 
     def status(self) -> dict[str, float]:
-        return {**super().status(), "kappa": float(self.kappa.detach()), "reg_weight": float(self.reg_weight)}
+        # |κ| (the slope depends on it alone): a signed mean over masks would hide masks of opposite sign.
+        return {**super().status(), "kappa_abs": abs(float(self.kappa.detach())), "reg_weight": float(self.reg_weight)}
 
 
 class GSQuantizer(Quantizer):
@@ -525,7 +667,14 @@ class GSQuantizer(Quantizer):
 
     def _update_schedules(self, epoch: int, total_epochs: int) -> None:
         c = self.config
-        self.temperature.fill_(geometric_ramp(epoch, total_epochs, c.tau_start, c.tau_end))
+        if c.schedule == "epoch":
+            self.temperature.fill_(geometric_ramp(epoch, total_epochs, c.tau_start, c.tau_end))
+
+    def _update_run_schedules(self, step: int, steps_per_epoch: int, total_epochs: int) -> None:
+        c = self.config
+        if c.schedule == "run":
+            t = ramp_fraction(step, total_epochs * steps_per_epoch)
+            self.temperature.fill_(geometric(c.tau_start, c.tau_end, t))
 
     def forward(self) -> torch.Tensor:
         if not self.training:

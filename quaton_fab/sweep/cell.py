@@ -97,9 +97,15 @@ def read_status(run_dir: str | Path) -> dict[str, Any] | None:
 
 
 class _StatusWriter:
-    """Trainer callbacks that keep ``status.json`` up to date (at most every ``every_s`` seconds)."""
+    """Trainer callbacks that keep ``status.json`` up to date (at most every ``every_s`` seconds).
 
-    def __init__(self, run_dir: Path, every_s: float = 2.0):
+    They also pass on a Ctrl-C this worker received before the cell's training started (``_interrupted``):
+    ``Trainer.fit`` clears earlier stop requests when it starts, so the request is repeated at every epoch start
+    and step, where the trainer checks it.
+    """
+
+    def __init__(self, run_dir: Path, every_s: float = 2.0, stop: Any = None):
+        self.stop = stop
         self.path = run_dir / STATUS_FILE
         self.every_s = every_s
         self.t0 = time.monotonic()
@@ -116,11 +122,17 @@ class _StatusWriter:
             except OSError:  # status is a courtesy; never fail a run over it
                 pass
 
+    def _pass_on_interrupt(self) -> None:
+        if _interrupted and self.stop is not None:
+            self.stop()
+
     def on_epoch_start(self, epoch: int, epochs: int, steps: int, first_step: int) -> None:
+        self._pass_on_interrupt()
         self.state.update(epoch=epoch + 1, epochs=epochs, steps=steps, step=first_step, phase="training")
         self._write(force=True)
 
     def on_step(self, epoch: int, step: int, loss: float, status: dict[str, float]) -> None:
+        self._pass_on_interrupt()
         self.state.update(step=step + 1, loss=loss)
         self._write()
 
@@ -161,6 +173,7 @@ def run_cell(
     eval_samples: int | None = None,
     figures: bool = False,
     threads: int | None = 1,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Train and evaluate one cell in ``<sweep_dir>/<grid>/<name>``; return its ``cell.json`` record.
 
@@ -172,6 +185,9 @@ def run_cell(
         eval_samples: test samples for those evaluations (None: the configuration's test split).
         figures: also write the run's figures.
         threads: PyTorch CPU threads for this cell (None: leave PyTorch's default).
+        device: where the cell trains and is evaluated (``cpu``, ``cuda``, ``cuda:N``, ``auto``); None: the
+            configuration's own (``auto``). Not part of the cell's configuration: a finished cell is the same
+            cell on any device.
 
     Returns:
         The record, with ``status`` ``done``, ``interrupted`` (a checkpoint was saved; run again to resume)
@@ -191,6 +207,8 @@ def run_cell(
         "schema": CELL_SCHEMA, "version": CELL_VERSION, "cell": cell.to_dict(), "key": cell.key,
         "host": socket.gethostname(), "pid": os.getpid(), "threads": threads,
     }
+    if device is not None:
+        record["device"] = device
     try:
         run_dir = cell_dir(sweep_dir, cell.grid, cell.name)
     except ConfinementError as exc:  # nothing is written for a cell that would leave the sweep folder
@@ -211,8 +229,10 @@ def run_cell(
         if threads:
             torch.set_num_threads(int(threads))
         config = cell.config()
+        if device is not None:
+            config = config.replace(device=device)
         trainer = Trainer(config, run_dir)
-        status = _StatusWriter(run_dir)
+        status = _StatusWriter(run_dir, stop=trainer.request_stop)
         trainer.callbacks = status
         run_dir.mkdir(parents=True, exist_ok=True)
         stop_handler = None
@@ -254,7 +274,8 @@ def run_cell(
         for label in evaluate:
             status.evaluating(label)
             fidelity = reference_fidelity(design) if label == "reference" else design_fidelity(design)
-            metrics[label] = _scalars(simulate_design(design, samples=eval_samples, fidelity=fidelity))
+            metrics[label] = _scalars(simulate_design(design, samples=eval_samples, fidelity=fidelity,
+                                                      device=config.device))
         record.update(
             status="done",
             primary=design.metrics.get("primary", "accuracy"),

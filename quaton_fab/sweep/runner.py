@@ -31,6 +31,7 @@ from quaton_fab.confine import ConfinementError
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.sweep.cell import CellError, cell_dir, note_sigint, read_cell_record, read_status, run_cell
 from quaton_fab.sweep.spec import Cell, SweepSpec
+from quaton_fab.training.evaluate import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -247,6 +248,7 @@ def run_sweep(
     ray_address: str | None = None,
     on_update: Callable[[SweepProgress], None] | None = None,
     poll_s: float = 1.0,
+    device: str | None = None,
 ) -> SweepProgress:
     """Run every cell of ``spec`` not yet done; return the final progress snapshot.
 
@@ -257,13 +259,21 @@ def run_sweep(
         threads: PyTorch threads per cell (and Ray CPUs per task).
         ray_address: None to run locally; a Ray address (``auto``, ``ray://host:10001``) or ``local``.
         on_update: called with a :class:`SweepProgress` at least every ``poll_s`` seconds.
+        device: where every cell trains and is evaluated (``cpu``, ``cuda``, ``cuda:N``, ``auto``; checked
+            here); None: each configuration's own (``auto``). Local workers share one GPU; with Ray only CPU
+            devices are accepted (Ray hides GPUs from tasks that do not reserve one).
 
     KeyboardInterrupt is re-raised after running cells saved their checkpoints (local pool) or were cancelled
     (Ray); the next run resumes them.
     """
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise SweepError(f"threads must be a positive integer, got {threads!r}")
-    if ray_address is None:  # workers and Ray are checked before the sweep folder is created
+    if device is not None:
+        resolved = resolve_device(device)  # DeviceError (one line) for an unknown or absent device
+        if ray_address is not None and resolved.type != "cpu":
+            raise SweepError(f"--device {device} with --ray is not supported: Ray tasks see no GPU unless they "
+                             "reserve one; run the sweep locally (without --ray) to share a GPU")
+    if ray_address is None:  # device, workers and Ray are checked before the sweep folder is created
         n_workers = resolve_workers(workers, threads)
         pool: _LocalPool | _RayPool = _LocalPool(n_workers)
     else:
@@ -282,7 +292,8 @@ def run_sweep(
     progress = SweepProgress(states, n_workers, out)
     queue: Iterator[CellState] = iter([s for s in states if s.state != "done"])
     handles: dict[Any, CellState] = {}
-    kwargs = dict(evaluate=spec.evaluate, eval_samples=spec.eval_samples, figures=spec.figures, threads=threads)
+    kwargs = dict(evaluate=spec.evaluate, eval_samples=spec.eval_samples, figures=spec.figures, threads=threads,
+                  device=device)
 
     def fill() -> None:
         while len(handles) < n_workers:

@@ -15,12 +15,13 @@ from quaton_fab.fileio import atomic_write_bytes
 from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.training import figures
 from quaton_fab.training.evaluate import load_design_split
+from quaton_fab.training.schedule_figure import plot_quantizer_history, schedule_series
 
 __all__ = ["write_metrics", "write_figures", "example_outputs", "FIGURE_NAMES", "planned_figures",
            "remove_stale_figures"]
 
 #: Every figure file name :func:`write_figures` can write.
-FIGURE_NAMES = ("masks.png", "training.png", "confusion.png", "examples.png")
+FIGURE_NAMES = ("masks.png", "training.png", "quantizer.png", "confusion.png", "examples.png")
 
 
 def planned_figures(design: Design) -> list[str]:
@@ -28,6 +29,8 @@ def planned_figures(design: Design) -> list[str]:
     names = ["masks.png"]
     if design.training.get("history"):
         names.append("training.png")
+    if schedule_series(design.training.get("history") or []):
+        names.append("quantizer.png")
     if design.metrics.get("test", {}).get("confusion"):
         names.append("confusion.png")
     if design.dataset.get("spec"):
@@ -84,6 +87,9 @@ def write_figures(design: Design, out_dir: str | Path, *, examples: int = 4) -> 
     primary = design.metrics.get("primary", "accuracy")
     if history:
         written.append(figures.plot_history(history, primary, out / "training.png"))
+        schedules = plot_quantizer_history(history, out / "quantizer.png")
+        if schedules is not None:
+            written.append(schedules)
     confusion = design.metrics.get("test", {}).get("confusion")
     if confusion:
         written.append(figures.plot_confusion(confusion, out / "confusion.png"))

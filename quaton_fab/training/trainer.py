@@ -42,6 +42,7 @@ from quaton_fab.training.config import ConfigError, TrainConfig
 from quaton_fab.tolerance import draw_perturbation, step_generator
 from quaton_fab.training.distributed import SINGLE, Distributed
 from quaton_fab.training.evaluate import evaluate_network, resolve_device
+from quaton_fab.training.param_groups import group_lr, optimizer_groups
 from quaton_fab.training.step import LossModule, accumulate_gradients, split_share
 
 __all__ = [
@@ -350,14 +351,8 @@ class Trainer:
         return self.parts
 
     def _optimizer(self, parts: _Parts) -> torch.optim.Optimizer:
-        """Adam; each quantizer's parameters get ``lr × quantizer.lr_scale()`` (GS logits are not radians)."""
-        groups = [
-            {"params": list(q.parameters()), "lr_scale": q.lr_scale()} for q in parts.network.phase_modules
-        ]
-        task_params = list(parts.task.parameters())
-        if task_params:
-            groups.append({"params": task_params, "lr_scale": 1.0})
-        return torch.optim.Adam(groups, lr=self.config.lr)
+        """Adam over the quantizers' parameter groups (see :mod:`quaton_fab.training.param_groups`)."""
+        return torch.optim.Adam(optimizer_groups(parts.network.phase_modules, parts.task), lr=self.config.lr)
 
     # ------------------------------------------------------------------ checkpoint
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
@@ -465,6 +460,8 @@ class Trainer:
                     self._checkpoint(network, task, optimizer, rng, epoch, step, history, best, elapsed_before, t0,
                                      epoch_loss=(running, count))
                     raise TrainingInterrupted(self.checkpoint_path, epoch, step)
+                for q in network.phase_modules:  # run-fraction schedules move every step
+                    q.advance(epoch * steps + step, steps, cfg.epochs)
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 share = split_share(len(idx), ranks.rank, ranks.world_size)
                 idx = idx[share.start : share.stop]  # this process's share of the global batch
@@ -509,6 +506,7 @@ class Trainer:
                 "train_loss": running / max(count, 1),
                 "val": _scalar_metrics(val),
                 "quantizer": _status(network),
+                "quantizer_per_mask": [q.status() for q in network.phase_modules],
                 "time_s": elapsed_before + time.perf_counter() - t0,
             }
             history.append(record)
@@ -640,7 +638,7 @@ def _set_lr(optimizer: torch.optim.Optimizer, config: TrainConfig, step: int, to
     if config.lr_schedule == "cosine":
         lr = config.lr * 0.5 * (1.0 + math.cos(math.pi * step / max(total, 1)))
     for group in optimizer.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)
+        group["lr"] = group_lr(group, config.lr, lr)
 
 
 def _epoch_seed(seed: int, epoch: int) -> int:
