@@ -295,6 +295,10 @@ def train(
     with console.status("loading data and building the network…"):
         parts = trainer.build()
     _print_config(config, parts.network)
+    from quaton_fab.optics.validity import validity_warnings
+
+    for warning in validity_warnings(parts.network.geometry, parts.network.relief):
+        err_console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False)
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum: int, frame: Any) -> None:

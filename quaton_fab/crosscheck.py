@@ -9,7 +9,8 @@ periodic patch, with no padding (periodic FFT propagation):
 * ``thin``: the phase screen ``exp(i·k0·(n_mat − n_med)·h)``, exact Fourier coefficients of its flat pixels;
 * ``multislice s=…``: :class:`~quaton_fab.optics.relief.ReliefPropagator` at the design's sampling (and the
   design's slicing) and at the reference: the in-material sampling rule ``s_ref = ⌈2·p·n_mat/λ0⌉`` with the
-  reference slicing of :func:`~quaton_fab.training.evaluate.reference_slicing`.
+  reference slicing of :func:`~quaton_fab.training.evaluate.reference_slicing`;
+* ``wpm s=…``: the wave propagation method (:mod:`quaton_fab.optics.wpm`) at the reference sampling and slicing.
 
 Metrics over the propagating transmitted orders (per patch, then mean and worst over the patches):
 
@@ -49,6 +50,7 @@ from quaton_fab.fab.sheet_check import check_sheet
 from quaton_fab.optics.network import rule_oversample
 from quaton_fab.optics.relief import Relief, ReliefPropagator
 from quaton_fab.optics.rigorous import PatchOrders, propagating_orders, solve_patch, solver_name
+from quaton_fab.optics.wpm import WavePropagator
 from quaton_fab.training.evaluate import design_fidelity, reference_slicing, resolve_device
 from quaton_fab.verification import _simulation_heights, read_back
 
@@ -91,18 +93,21 @@ def _cos_theta(orders: np.ndarray, period_m: float, wavelength_m: float, n_mediu
 
 def multislice_orders(
     heights_m: np.ndarray, relief: Relief, *, pitch_m: float, wavelength_m: float, n_medium: float, oversample: int,
+    wpm: bool = False,
 ) -> np.ndarray:
     """Flux-normalised amplitudes ``(K,)`` of the propagating orders of one periodic patch, multislice model.
 
     ``heights_m``: ``(P, P)`` heights above the base (m), rows y. The field enters the plate's entry face as a
-    unit plane wave and leaves at the relief's top (``ReliefPropagator(ends=True, padding=0)``, complex128).
-    Orders in the order of :func:`~quaton_fab.optics.rigorous.propagating_orders`.
+    unit plane wave and leaves at the relief's top (``ReliefPropagator(ends=True, padding=0)``, complex128;
+    ``wpm=True``: :class:`~quaton_fab.optics.wpm.WavePropagator` instead). Orders in the order of
+    :func:`~quaton_fab.optics.rigorous.propagating_orders`.
     """
     h = np.asarray(heights_m, dtype=np.float64)
     pixels = h.shape[0]
     n = pixels * oversample
-    prop = ReliefPropagator(relief, (n, n), sim_pitch_m=pitch_m / oversample, wavelength_m=wavelength_m,
-                            n_medium=n_medium, dtype=torch.complex128, padding=0)
+    kind = WavePropagator if wpm else ReliefPropagator
+    prop = kind(relief, (n, n), sim_pitch_m=pitch_m / oversample, wavelength_m=wavelength_m,
+                n_medium=n_medium, dtype=torch.complex128, padding=0)
     grid = torch.from_numpy(np.kron(h, np.ones((oversample, oversample))))
     out = prop(torch.ones(n, n, dtype=torch.complex128), grid).numpy()
     coeff = np.fft.fft2(out) / n**2
@@ -175,29 +180,33 @@ class PatchSetup:
     base_m: float
     orientation: str
     top_m: float
+    semi_infinite_base: bool = False  # rigorous: lit from inside an endless base (no bottom-face reflections)
 
 
-def _scalar_models(
-    setup: PatchSetup, models: dict[str, tuple[Relief | None, int]], heights_m: np.ndarray,
-) -> dict[str, np.ndarray]:
-    """Amplitudes of each scalar model (``name → (relief or None for thin, oversample)``) on one patch."""
+#: A scalar model on a patch: ``(kind, relief, oversample)``, kind "thin", "multislice" or "wpm".
+ModelSpec = tuple[str, "Relief | None", int]
+
+
+def _scalar_models(setup: PatchSetup, models: dict[str, ModelSpec], heights_m: np.ndarray) -> dict[str, np.ndarray]:
+    """Amplitudes of each scalar model (``name → (kind, relief, oversample)``) on one patch."""
     out = {}
-    for name, (relief, s) in models.items():
-        if relief is None:
+    for name, (kind, relief, s) in models.items():
+        if kind == "thin":
             out[name] = thin_orders(heights_m, n_material=setup.n_material, pitch_m=setup.pitch_m,
                                     wavelength_m=setup.wavelength_m, n_medium=setup.n_medium)
         else:
             out[name] = multislice_orders(heights_m, relief, pitch_m=setup.pitch_m, wavelength_m=setup.wavelength_m,
-                                          n_medium=setup.n_medium, oversample=s)
+                                          n_medium=setup.n_medium, oversample=s, wpm=kind == "wpm")
     return out
 
 
 def _rigorous(setup: PatchSetup, heights_m: np.ndarray, harmonics: int, device: torch.device,
-              semi_infinite_base: bool = False) -> PatchOrders:
+              semi_infinite_base: bool | None = None) -> PatchOrders:
     return solve_patch(heights_m, pitch_m=setup.pitch_m, wavelength_m=setup.wavelength_m,
                        n_material=setup.n_material, n_medium=setup.n_medium, base_m=setup.base_m,
                        harmonics=harmonics, orientation=setup.orientation, top_m=setup.top_m,
-                       semi_infinite_base=semi_infinite_base, device=device)
+                       semi_infinite_base=setup.semi_infinite_base if semi_infinite_base is None
+                       else semi_infinite_base, device=device)
 
 
 def compare(rig: PatchOrders, rig_flat: PatchOrders, scalar: dict[str, np.ndarray],
@@ -220,7 +229,7 @@ def _zero(orders: PatchOrders) -> int:
 
 def score_models(
     setup: PatchSetup,
-    models: dict[str, tuple[Relief | None, int]],
+    models: dict[str, ModelSpec],
     patches: Sequence[np.ndarray],
     *,
     harmonics: int,
@@ -366,10 +375,11 @@ def crosscheck_export(
     s_design = design_fidelity(design).oversample
     s_ref = max(s_design, in_material_rule(g.pitch_m, g.wavelength_m, table.n_material))
     ref_relief = reference_slicing(relief, g.wavelength_m)
-    models: dict[str, tuple[Relief | None, int]] = {
-        "thin": (None, 1),
-        f"multislice s={s_design} (design)": (relief, s_design),
-        f"multislice s={s_ref} (reference)": (ref_relief, s_ref),
+    models: dict[str, ModelSpec] = {
+        "thin": ("thin", None, 1),
+        f"multislice s={s_design} (design)": ("multislice", relief, s_design),
+        f"multislice s={s_ref} (reference)": ("multislice", ref_relief, s_ref),
+        f"wpm s={s_ref} (reference)": ("wpm", ref_relief, s_ref),
     }
     setup = PatchSetup(g.pitch_m, g.wavelength_m, table.n_material, table.n_medium, table.base_m, orientation,
                        relief.top_m)
@@ -406,8 +416,8 @@ def crosscheck_export(
     refl = [order_errors(semi.te, semi_flat.te[_zero(semi_flat), 0], top.te, plate_flat.te[_zero(plate_flat), 0])[1],
             order_errors(semi.tm, semi_flat.tm[_zero(semi_flat), 0], top.tm, plate_flat.tm[_zero(plate_flat), 0])[1]]
     r_face = ((table.n_material - table.n_medium) / (table.n_material + table.n_medium)) ** 2
-    descr = {name: ("thin phase screen" if rel is None else f"multislice, s={s}, {len(rel.slice_edges_m()) - 1} slices")
-             for name, (rel, s) in models.items()}
+    descr = {name: ("thin phase screen" if rel is None else f"{kind}, s={s}, {len(rel.slice_edges_m()) - 1} slices")
+             for name, (kind, rel, s) in models.items()}
     return CrosscheckResult(
         solver=solver_name(), patches=patches, patch_pixels=patch_pixels, harmonics=m, rows=summarise(per),
         per_patch=scores, convergence=convergence, reflection_complex=float(np.mean(refl)),

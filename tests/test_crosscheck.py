@@ -70,10 +70,12 @@ def test_uniform_patch_equals_the_slab():
     assert np.max(np.abs(np.delete(amp, zero(out)))) < 1e-6  # no diffraction
     # the multislice model of the same uniform patch: only the zero order, phase k0·n_mat·(base + h)
     relief = Relief(n_material=N_MAT, level_phases_rad=(0.0, 1.0), level_heights_m=(0.0, h), base_m=2e-6)
-    ms = multislice_orders(np.full((2, 2), h), relief, pitch_m=0.9e-6, wavelength_m=LAM, n_medium=1.0, oversample=3)
     z = int(np.flatnonzero((propagating_orders(1.8e-6, LAM, 1.0) == 0).all(axis=1))[0])
-    assert abs(ms[z] - np.exp(2j * math.pi * N_MAT * (2e-6 + h) / LAM)) < 1e-9
-    assert np.max(np.abs(np.delete(ms, z))) < 1e-9
+    for wpm in (False, True):  # the multislice and the wave propagation method
+        ms = multislice_orders(np.full((2, 2), h), relief, pitch_m=0.9e-6, wavelength_m=LAM, n_medium=1.0,
+                               oversample=3, wpm=wpm)
+        assert abs(ms[z] - np.exp(2j * math.pi * N_MAT * (2e-6 + h) / LAM)) < 1e-9
+        assert np.max(np.abs(np.delete(ms, z))) < 1e-9
 
 
 def binary_grating(pixel_m: float, h_m: float) -> np.ndarray:
@@ -107,9 +109,11 @@ def test_scalar_models_agree_with_rigorous_for_a_shallow_wide_relief():
     relief = Relief(n_material=N_MAT, level_phases_rad=(0.0, 1.0), level_heights_m=lv, base_m=1e-6)
     setup = PatchSetup(3e-6, LAM, N_MAT, 1.0, 1e-6, "base-first", max(lv))
     patch = np.array([[0.0, 0.1e-6], [0.1e-6, 0.0]])
-    models = {"thin": (None, 1), "ms": (relief, in_material_rule(3e-6, LAM, N_MAT))}
+    s = in_material_rule(3e-6, LAM, N_MAT)
+    models = {"thin": ("thin", None, 1), "ms": ("multislice", relief, s), "wpm": ("wpm", relief, s)}
     rows = {(r["model"], r["polarisation"]): r for r in summarise(score_models(setup, models, [patch], harmonics=9))}
     assert rows[("ms", "mean")]["complex_mean"] < 0.10
+    assert rows[("wpm", "mean")]["complex_mean"] < 0.10
     assert rows[("thin", "mean")]["complex_mean"] < 0.25
     assert rows[("rigorous", "TE vs TM")]["complex_mean"] < 0.10
 
