@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import time
 from pathlib import Path
@@ -51,6 +52,10 @@ def main() -> None:
     parser.add_argument("--pitches", default=",".join(str(p) for p in GRID),
                         help="comma-separated pitches (µm) of GRID to run; results for other pitches already in --out "
                              "are kept")
+    parser.add_argument("--patch-pixels", type=int, default=None, help="P for every pitch (default: GRID)")
+    parser.add_argument("--harmonics-per-pixel", type=float, default=None,
+                        help="M = max(largest propagating order + 2, ceil(this × P)) (default: GRID)")
+    parser.add_argument("--device", default="cpu", help="torch device of the rigorous solves (cpu, cuda)")
     parser.add_argument("--no-bottom-face", action="store_true",
                         help="rigorous solver lit from inside an endless base (no base/air entry face, so no slab "
                              "Fabry–Pérot or trapped light): isolates the scalar models' own error")
@@ -70,6 +75,11 @@ def main() -> None:
         if pitch_um not in wanted:
             continue
         pitch = pitch_um * 1e-6
+        if args.patch_pixels is not None:
+            pixels = args.patch_pixels
+        if args.harmonics_per_pixel is not None:
+            top = int(math.floor(N_MEDIUM * pixels * pitch / WAVELENGTH_M))
+            harmonics = max(top + 2, math.ceil(args.harmonics_per_pixel * pixels))
         s_med = rule_oversample(pitch, WAVELENGTH_M, N_MEDIUM)
         s_mat = in_material_rule(pitch, WAVELENGTH_M, n_mat)
         models = {"thin": ("thin", None, 1), "multislice design rule": ("multislice", relief, s_med),
@@ -79,7 +89,7 @@ def main() -> None:
                            semi_infinite_base=args.no_bottom_face)
         patches = [np.asarray(LEVELS_M)[rng.integers(0, 4, (pixels, pixels))] for _ in range(args.patches)]
         t0 = time.time()
-        per = score_models(setup, models, patches, harmonics=harmonics)
+        per = score_models(setup, models, patches, harmonics=harmonics, device=args.device)
         rows = summarise(per)
         results.append({"pitch_um": pitch_um, "patches": args.patches, "seed": args.seed,
                         "pitch_over_wavelength": round(pitch / WAVELENGTH_M, 4),
@@ -98,7 +108,7 @@ def main() -> None:
             "results": sorted(results, key=lambda r: r["pitch_um"]),
             "command": "OMP_NUM_THREADS=1 nice -n 10 python benchmarks/validity_map.py --patches K --seed S "
                        "--pitches LIST (per pitch: its own patches and seed, seconds of that run)",
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), shared 2-core CPU",
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), device {args.device}",
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=1) + "\n")

@@ -233,6 +233,7 @@ def train(
     }
     from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
     from quaton_fab.training.run import save_run, write_run_figures
+    from quaton_fab.optics.validity import validity_warnings
 
     from .progress import TrainProgress
 
@@ -295,10 +296,8 @@ def train(
     with console.status("loading data and building the network…"):
         parts = trainer.build()
     _print_config(config, parts.network)
-    from quaton_fab.optics.validity import validity_warnings
-
     for warning in validity_warnings(parts.network.geometry, parts.network.relief):
-        err_console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False)
+        err_console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False, soft_wrap=True)
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum: int, frame: Any) -> None:

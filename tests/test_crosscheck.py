@@ -166,6 +166,8 @@ def exported(tmp_path_factory):
     result = run("train", "--preset", "tiny", "--neurons", "12", "--spacing", "10um", "--epochs", "1",
                  "--train-samples", "64", "--val-samples", "16", "--test-samples", "16", "--out", str(design_dir))
     assert result.exit_code == 0, result.output
+    # 0.78 µm pixels at 780 nm lie outside the measured validity map: train says so (optics/validity.py)
+    assert "outside its validated region" in result.output and "VALIDITY.md" in result.output
     result = run("export", str(design_dir), "--material", "ip-dip", "--out", str(export_dir))
     assert result.exit_code == 0, result.output
     return design_dir, export_dir
