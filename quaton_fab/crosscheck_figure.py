@@ -43,14 +43,19 @@ def plot_crosscheck(entry: dict[str, Any], convergence: Sequence[dict[str, float
     ax.grid(axis="y", alpha=0.3)
     ax.set_title(f"{entry['patches']} patches of {entry['patch_pixels']}×{entry['patch_pixels']} px; "
                  f"{entry['solver'].split(' (')[0]}, M = {entry['harmonics']}", fontsize=9)
-    ms = [c["harmonics"] for c in convergence]
-    ax2.semilogy(ms, [max(c["complex"], 1e-6) for c in convergence], "o-", label="complex")
-    ax2.semilogy(ms, [max(c["l1"], 1e-6) for c in convergence], "s--", label="L1")
+    smaller = [c for c in convergence if c["harmonics"] < entry["harmonics"]]  # M itself differs by 0
+    if smaller:
+        ms = [c["harmonics"] for c in smaller]
+        ax2.semilogy(ms, [max(c["complex"], 1e-6) for c in smaller], "o-", label="complex")
+        ax2.semilogy(ms, [max(c["l1"], 1e-6) for c in smaller], "s--", label="L1")
+        ax2.legend(fontsize=7)
+    else:
+        ax2.text(0.5, 0.5, "no smaller M above the\npropagating orders", ha="center", va="center",
+                 transform=ax2.transAxes, fontsize=8)
     ax2.set_xlabel("harmonics M ((2M+1)² kept)")
     ax2.set_ylabel(f"difference to M = {entry['harmonics']}")
     ax2.set_title("convergence, patch 1", fontsize=9)
     ax2.grid(alpha=0.3)
-    ax2.legend(fontsize=7)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
