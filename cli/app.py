@@ -297,7 +297,7 @@ def train(
         parts = trainer.build()
     _print_config(config, parts.network)
     for warning in validity_warnings(parts.network.geometry, parts.network.relief):
-        err_console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False, soft_wrap=True)  # stdout: stderr stays one error line
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum: int, frame: Any) -> None:
