@@ -253,6 +253,7 @@ def train(
     from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
     from quaton_fab.training.distributed import from_environment, shutdown
     from quaton_fab.training.run import save_run, write_run_figures
+    from quaton_fab.optics.validity import validity_warnings
 
     from .progress import TrainProgress
 
@@ -320,6 +321,8 @@ def train(
     with console.status("loading data and building the network…"):
         parts = trainer.build()
     _print_config(config, parts.network)
+    for warning in validity_warnings(parts.network.geometry, parts.network.relief):
+        console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False, soft_wrap=True)  # stdout: stderr stays one error line
     previous = signal.getsignal(signal.SIGINT)
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -930,6 +933,48 @@ def tolerance(
         record_tolerance(export_dir, tolerance_sheet_entry(run))
         console.print(f"[dim]acceptance tolerances recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")
     console.print(f"{run.time_s:.0f} s for {sum(r['trials'] for r in run.rows) + 1} simulated prints.")
+
+
+# --------------------------------------------------------------------------------------------------- crosscheck
+@app.command()
+@user_errors
+def crosscheck(
+    design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
+    export_dir: Annotated[Path, typer.Argument(help="The export directory written by `quaton-fab export`.")],
+    patches: Annotated[int, typer.Option(help="Periodic patches cut from the exported relief.")] = 4,
+    patch_pixels: Annotated[int, typer.Option("--patch-pixels", help="Relief pixels per side of a patch.")] = 4,
+    harmonics: Annotated[Optional[int], typer.Option(help="Fourier harmonics M of the rigorous solver ((2M+1)² kept; default: largest propagating order + 2, at least 2 per pixel).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the patch positions.")] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (the rigorous solver runs there).")] = "auto",
+) -> None:
+    """Compare the mask models with a rigorous solver (RCWA) on periodic patches of the exported relief."""
+    import shlex
+
+    from quaton_fab.crosscheck import crosscheck_export, sheet_entry
+    from quaton_fab.crosscheck_figure import plot_crosscheck
+    from quaton_fab.design import Design
+    from quaton_fab.fab.sheet import record_crosscheck
+
+    from .progress import eval_progress
+
+    design = Design.load(design_dir)
+    progress, update = eval_progress(console, "rigorous solves (RCWA)")
+    with progress:
+        result = crosscheck_export(design, export_dir, patches=patches, patch_pixels=patch_pixels,
+                                   harmonics=harmonics, seed=seed, device=device, progress=update)
+    table = Table(title=f"crosscheck {q(export_dir)}: scalar models vs {q(result.solver)}")
+    for col in ("model", "polarisation", "L1 mean / worst", "complex mean / worst"):
+        table.add_column(col, justify="right")
+    for r in result.rows:
+        table.add_row(q(r["model"]), r["polarisation"], f"{r['l1_mean']:.3f} / {r['l1_worst']:.3f}",
+                      f"{r['complex_mean']:.3f} / {r['complex_worst']:.3f}")
+    console.print(table)
+    console.print(q(result.note()))
+    command = "quaton-fab crosscheck " + " ".join(shlex.quote(a) for a in sys.argv[2:])
+    entry = sheet_entry(result, command)
+    figure = plot_crosscheck(entry, result.convergence, Path(export_dir) / entry["figure"])
+    record_crosscheck(export_dir, entry)
+    console.print(f"[dim]wrote {q(figure)}; recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")
 
 
 # Commands that live in their own modules register themselves on `app` when imported.

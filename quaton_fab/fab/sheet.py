@@ -619,6 +619,7 @@ def render_fab_sheet_md(sheet: dict) -> str:
             ["result", "PASSED" if ver["passed"] else "FAILED: " + "; ".join(ver.get("problems", []))],
         ])
     lines += _tolerance_md(sheet.get("tolerance"))
+    lines += _crosscheck_md(sheet.get("crosscheck"))
     lines += ["", _summary_line(sheet)]
     other = {k: v for k, v in sheet["extra"].items() if k not in _RENDERED}
     if other:
@@ -648,6 +649,28 @@ def record_tolerance(export_dir: str | os.PathLike, tolerance: Mapping[str, obje
     """Store acceptance tolerances (``quaton_fab.tolerance.tolerance_sheet_entry``) in the export's fab sheet."""
     sheet = read_fab_sheet(export_dir)
     sheet["tolerance"] = dict(tolerance)
+    return write_fab_sheet(export_dir, sheet)
+
+
+def _crosscheck_md(cc: Mapping[str, object] | None) -> list[str]:
+    """The scalar models against the rigorous solver, recorded by ``quaton-fab crosscheck`` (empty when none)."""
+    if not cc:
+        return []
+    lines = ["", "## Model error vs rigorous solver", "",
+             f"`{cc['command']}`: {cc['solver']}, {cc['patches']} patches of {cc['patch_pixels']}×{cc['patch_pixels']} "
+             f"pixels, M = {cc['harmonics']}. Errors over the propagating transmitted orders, mean / worst patch.", ""]
+    lines += _table(["model", "polarisation", "L1 of efficiencies", "complex order error"], [
+        [r["model"], r["polarisation"], f"{r['l1_mean']:.3f} / {r['l1_worst']:.3f}",
+         f"{r['complex_mean']:.3f} / {r['complex_worst']:.3f}"] for r in cc["rows"]
+    ])
+    lines += ["", str(cc["note"]), "", f"Figure: `{cc['figure']}`."]
+    return lines
+
+
+def record_crosscheck(export_dir: str | os.PathLike, entry: Mapping[str, object]) -> dict[str, Path]:
+    """Store a rigorous cross-check (``quaton_fab.crosscheck.sheet_entry``) in the export's fab sheet."""
+    sheet = read_fab_sheet(export_dir)
+    sheet["crosscheck"] = dict(entry)
     return write_fab_sheet(export_dir, sheet)
 
 
