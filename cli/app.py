@@ -478,6 +478,9 @@ def evaluate(
     reported = design.metrics.get("test", {}).get(primary)
     for fid, values in zip(runs[1:], results[1:]):
         console.print(f"{primary} at {fid.label} fidelity: {values[primary]:.4f}", soft_wrap=True)
+        if runs[0].label == "design" and fid.label == "reference":
+            console.print(f"design-vs-reference gap ({fid.label} − design, same {values['samples']} samples): "
+                          f"{values[primary] - metrics[primary]:+.4f}", soft_wrap=True)
     table = Table(title=f"{q(design_dir)}: re-simulated from design.json + masks.npz ({runs[0].label})")
     table.add_column("metric")
     table.add_column("re-simulated", justify="right")
@@ -677,9 +680,12 @@ def verify(
     tolerance: Annotated[Optional[float], typer.Option(help="Largest accepted loss of the metric, as a fraction (default 0.005 accuracy = 0.5 points, 0.01 SSIM).", min=0.0)] = None,
     oversample: Annotated[Optional[int], typer.Option(help="Finer reference sampling than the rule.", min=1)] = None,
     max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer reference slicing of the relief, e.g. 50nm.")] = None,
+    probe: Annotated[bool, typer.Option(help="Convergence probe: the design as printed at twice the reference sampling and half its slices, on --probe-samples test samples; 'not converged' (exit 1) when it differs by more than the tolerance.")] = True,
+    probe_samples: Annotated[int, typer.Option("--probe-samples", min=1, help="Test samples of the convergence probe (the first of the split).")] = 500,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Read the exported files back and re-simulate them as the printed object; pass only within the tolerance."""
+    """Read the exported files back and re-simulate them as the printed object; pass only within the tolerance
+    and when the reference is converged (a finer simulation on a subset agrees)."""
     from quaton_fab.design import Design
     from quaton_fab.fab.sheet import record_verification
     from quaton_fab.verification import verify_export
@@ -688,10 +694,19 @@ def verify(
 
     design = Design.load(design_dir)
     progress, update = eval_progress(console, "re-simulating the printed object")
+    probe_task = None
+
+    def probe_update(done: int, total: int) -> None:
+        nonlocal probe_task
+        if probe_task is None:  # shown once the probe starts
+            probe_task = progress.add_task("convergence probe (finer sampling and slicing)", total=total, info="")
+        progress.update(probe_task, completed=done, total=total)
+
     with progress:
         report = verify_export(design, export_dir, samples=test_samples, device=device, progress=update,
                                tolerance=tolerance, oversample=oversample,
-                               max_slice_m=length(max_slice, "--max-slice"))
+                               max_slice_m=length(max_slice, "--max-slice"),
+                               probe_samples=probe_samples if probe else None, probe_progress=probe_update)
     table = Table(title=f"verify {q(export_dir)}: files read back and simulated as the printed object")
     for col in ("file", "read back", "level match", "max height error", report.metric_name, "gap to design"):
         table.add_column(col, justify="right")
@@ -704,15 +719,29 @@ def verify(
     summary.add_row("design as printed object", f"{report.reference_design_metric:.4f}", q(report.reference_fidelity))
     summary.add_row("files as printed object (worst)", f"{report.files_metric:.4f}", "")
     summary.add_row("gap (a) files vs design", f"{report.gap_files:+.4f}", "export: material, base, z-step, files")
-    summary.add_row("gap (b) model vs training model", f"{report.gap_model:+.4f}", "sampling and relief")
+    summary.add_row("gap (b) design vs reference", f"{report.gap_model:+.4f}",
+                    "reference − training model: sampling and relief")
     summary.add_row("total gap", f"{report.total_gap:+.4f}", f"tolerance −{report.tolerance:.4f}")
+    if report.probe is not None:
+        p = report.probe
+        summary.add_row(f"convergence probe ({p.samples} samples)", f"{p.difference:+.4f}",
+                        q(f"{p.reference_metric:.4f} at s={p.reference['oversample']} → {p.probe_metric:.4f} at "
+                          f"s={p.probe['oversample']}, slices ≤ {p.probe['max_slice_m'] * 1e9:.4g} nm"
+                          if p.probe["max_slice_m"] else f"{p.reference_metric:.4f} → {p.probe_metric:.4f} at "
+                          f"s={p.probe['oversample']}"))
     console.print(summary)
     console.print(f"{report.metric_name} on {report.samples} test samples.")
     if test_samples is None:
         record_verification(export_dir, report.to_dict())
         console.print(f"[dim]recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")
+    if report.converged is False:
+        err_console.print("[red]not converged:[/] " + q(report.probe.summary()) + ": the reference cannot be trusted "
+                          "to the tolerance; measure at a finer --oversample/--max-slice", highlight=False)
     if not report.ok:
-        fail("verification failed: " + "; ".join(report.failures()), 1)
+        failures = [f for f in report.failures() if not f.startswith("not converged")]
+        if not failures:
+            raise typer.Exit(1)
+        fail("verification failed: " + "; ".join(failures), 1)
     console.print("[green]verified:[/] the exported files, simulated as the printed object, reproduce the design "
                   f"within {report.tolerance:.4f} {report.metric_name}.")
 
