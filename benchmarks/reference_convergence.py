@@ -35,7 +35,7 @@ from quaton_fab.tasks import task_from_dict
 from quaton_fab.training.evaluate import Fidelity, default_relief, load_design_split, reference_fidelity
 
 RESULTS = Path(__file__).parent / "results" / "reference_convergence.json"
-SLICE_FRACTIONS = (1 / 4, 1 / 8, 1 / 16, 1 / 32)
+SLICE_FRACTIONS = (1 / 4, 1 / 8, 1 / 16, 1 / 32)  #: of λ0
 
 
 @torch.no_grad()
@@ -53,17 +53,32 @@ def predictions(design: Design, fidelity: Fidelity, images: torch.Tensor, batch:
     return torch.cat(out)
 
 
-def measure(path: Path, samples: int) -> dict:
-    """Every setting of one design: accuracy, flips against the previous setting, wall time."""
+def measure(path: Path, samples: int, fractions: tuple[float, ...] = SLICE_FRACTIONS, finer: bool = True,
+            on_row=None) -> dict:
+    """Every setting of one design: accuracy, flips against the previous setting, wall time.
+
+    ``on_row(entry)`` is called with the design's entry so far after every setting (results survive a stop).
+    """
     design = Design.load(path)
     g = design.geometry
     images, labels = load_design_split(design, "test", samples=samples)
     relief = default_relief(design)
     s_ref = reference_fidelity(design).oversample
-    settings = [(s_ref, f) for f in SLICE_FRACTIONS]
-    finest = SLICE_FRACTIONS[-1]
-    settings += [(math.ceil(1.5 * s_ref), finest), (2 * s_ref, finest)]
+    settings = [(s_ref, f) for f in fractions]
+    if finer:
+        settings += [(math.ceil(1.5 * s_ref), fractions[-1]), (2 * s_ref, fractions[-1])]
     rows, previous = [], None
+    entry = {
+        "design": str(path),
+        "pitch_um": g.pitch_m * 1e6,
+        "wavelength_nm": g.wavelength_m * 1e9,
+        "n_material": relief.n_material,
+        "n_medium": g.n_medium,
+        "design_oversample": g.oversample,
+        "reference_oversample": s_ref,
+        "samples": int(labels.shape[0]),
+        "rows": rows,
+    }
     for s, fraction in settings:
         fid = Fidelity(s, dataclasses.replace(relief, max_slice_m=g.wavelength_m * fraction), "probe")
         t0 = time.perf_counter()
@@ -82,35 +97,34 @@ def measure(path: Path, samples: int) -> dict:
         rows.append(row)
         previous = pred
         print(json.dumps({"design": str(path), **row}), flush=True)
-    return {
-        "design": str(path),
-        "pitch_um": g.pitch_m * 1e6,
-        "wavelength_nm": g.wavelength_m * 1e9,
-        "n_material": relief.n_material,
-        "n_medium": g.n_medium,
-        "design_oversample": g.oversample,
-        "reference_oversample": s_ref,
-        "samples": int(labels.shape[0]),
-        "rows": rows,
-    }
+        if on_row is not None:
+            on_row(entry)
+    return entry
+
+
+def save(entry: dict) -> None:
+    """Merge one design's entry into the results file (replacing an older entry of the same design)."""
+    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"designs": []}
+    kept = [e for e in old["designs"] if e["design"] != entry["design"]]
+    results = {"note": "wall times on a shared CPU (inflated)", "designs": kept + [entry]}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", type=Path, action="append", required=True)
     parser.add_argument("--samples", type=int, default=300, help="first test digits simulated per setting")
+    parser.add_argument("--slice-divisors", default="4,8,16,32", help="slices ≤ λ0/d for these d, in order")
+    parser.add_argument("--no-finer", action="store_true", help="skip 1.5·s_ref and 2·s_ref")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
-    command = f"python benchmarks/reference_convergence.py --design {{}} --samples {args.samples}"
-    measured = [
-        measure(d, args.samples) | {"command": command.format(d), "torch_threads": torch.get_num_threads()}
-        for d in args.design
-    ]
-    old = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {"designs": []}
-    kept = [e for e in old["designs"] if e["design"] not in {m["design"] for m in measured}]
-    results = {"note": "wall times on a shared CPU (inflated)", "designs": kept + measured}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    fractions = tuple(1.0 / float(d) for d in args.slice_divisors.split(","))
+    for d in args.design:
+        command = (f"python benchmarks/reference_convergence.py --design {d} --samples {args.samples} "
+                   f"--slice-divisors {args.slice_divisors}" + (" --no-finer" if args.no_finer else ""))
+        extra = {"command": command, "torch_threads": torch.get_num_threads()}
+        measure(d, args.samples, fractions, not args.no_finer, on_row=lambda entry, extra=extra: save(entry | extra))
 
 
 if __name__ == "__main__":

@@ -222,6 +222,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Run directory (design, checkpoint, figures).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing run directory.")] = False,
+    reference_samples: Annotated[int, typer.Option("--reference-samples", min=0, help="Closing summary: test samples simulated at the printed-object reference to show the design-vs-reference gap (0: skip).")] = 500,
 ) -> None:
     """Train a quantized diffractive design and save it (design.json + masks.npz + figures).
 
@@ -229,7 +230,7 @@ def train(
     """
     given = {
         k: v for k, v in locals().items()
-        if k not in {"preset", "out", "resume", "force"} and v is not None and v is not False
+        if k not in {"preset", "out", "resume", "force", "reference_samples"} and v is not None and v is not False
     }
     from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
     from quaton_fab.training.run import save_run, write_run_figures
@@ -324,6 +325,8 @@ def train(
     with console.status("writing figures…"):
         figs = write_run_figures(design, run_dir)
     _print_metrics(design)
+    if reference_samples:
+        _print_reference_gap(design, reference_samples, config.device)
     console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
     console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then [bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")
 
@@ -417,6 +420,29 @@ def _print_metrics(design: Any) -> None:
         primary = design.metrics.get("primary", "accuracy")
         table.add_row(f"{q(primary)} (unquantized FP)", f"{unq.get(primary, float('nan')):.4f}")
     console.print(table)
+
+
+def _print_reference_gap(design: Any, samples: int, device: str) -> None:
+    """The design metric next to the printed-object reference on the first ``samples`` test samples, and the gap."""
+    from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
+    from quaton_fab.training.reference_gap import reference_gap
+
+    from .progress import eval_progress
+
+    g = design.geometry
+    console.print(f"[dim]reference:[/] {q(reference_fidelity(design).describe(g))}", highlight=False, soft_wrap=True)
+    progress, update = eval_progress(console, f"design vs reference ({samples} test samples)")
+    with progress:
+        result = reference_gap(design, samples=samples, device=device, progress=update)
+    name = result.metric_name
+    if result.same_fidelity:
+        console.print(f"{name} at the reference = training model ({q(design_fidelity(design).describe(g))}): "
+                      f"{result.reference_metric:.4f} on {result.samples} test samples; gap 0 by construction.",
+                      soft_wrap=True)
+        return
+    console.print(f"{name} on the first {result.samples} test samples: design (training model) "
+                  f"{result.design_metric:.4f}, printed-object reference {result.reference_metric:.4f}: "
+                  f"design-vs-reference gap {result.gap:+.4f}", soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------------------------------- evaluate
