@@ -8,7 +8,11 @@ digits change their predicted class (a paired count: 0 flips means no accuracy c
 drawn from those digits). Results go to ``benchmarks/results/reference_convergence.json``.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/reference_convergence.py \
-        --design sample_designs/mnist-psq-lt-4 --design runs/ref-2um --samples 300
+        --design sample_designs/mnist-psq-lt-4 --samples 300 --slice-divisors 4,8,16 --no-finer
+    OMP_NUM_THREADS=1 nice -n 10 python benchmarks/reference_convergence.py \
+        --design runs/ref-2um --samples 300 --slice-divisors 4,8,16 --no-finer
+    python benchmarks/reference_convergence.py --design sample_designs/mnist-psq-lt-4 --samples 10000 \
+        --slice-divisors 8,16 --device cuda         # on a GPU: all digits, and 1.5·s_ref, 2·s_ref
 
 The 2 µm design is trained by (3 masks of 24² neurons, 250 µm hops ≥ full connectivity, 3,000 digits):
 
@@ -39,22 +43,24 @@ SLICE_FRACTIONS = (1 / 4, 1 / 8, 1 / 16, 1 / 32)  #: of λ0
 
 
 @torch.no_grad()
-def predictions(design: Design, fidelity: Fidelity, images: torch.Tensor, batch: int = 32) -> torch.Tensor:
-    """Predicted class of each image, ``(K,)``, with the design's levels simulated at ``fidelity``."""
+def predictions(design: Design, fidelity: Fidelity, images: torch.Tensor, batch: int = 32,
+                device: str = "cpu") -> torch.Tensor:
+    """Predicted class of each image, ``(K,)`` on the CPU, with the design's levels simulated at ``fidelity``."""
     geometry = dataclasses.replace(design.geometry, oversample=fidelity.oversample)
-    network = DiffractiveNetwork(geometry, relief=fidelity.relief).eval()
-    task = task_from_dict(design.task, geometry.neurons, geometry.oversample).eval()
+    network = DiffractiveNetwork(geometry, relief=fidelity.relief).to(device).eval()
+    task = task_from_dict(design.task, geometry.neurons, geometry.oversample).to(device).eval()
     encoding = Encoding.from_dict(design.encoding)
-    phases = torch.as_tensor(design.phases_rad(), dtype=torch.float32)
+    phases = torch.as_tensor(design.phases_rad(), dtype=torch.float32, device=device)
     out = []
     for start in range(0, images.shape[0], batch):
-        field, _ = encoding.field_and_phase(images[start : start + batch], geometry.neurons, geometry.oversample)
-        out.append(task.predict(network(field, phases=phases)))
+        chunk = images[start : start + batch].to(device)
+        field, _ = encoding.field_and_phase(chunk, geometry.neurons, geometry.oversample)
+        out.append(task.predict(network(field, phases=phases)).cpu())
     return torch.cat(out)
 
 
 def measure(path: Path, samples: int, fractions: tuple[float, ...] = SLICE_FRACTIONS, finer: bool = True,
-            on_row=None) -> dict:
+            on_row=None, device: str = "cpu") -> dict:
     """Every setting of one design: accuracy, flips against the previous setting, wall time.
 
     ``on_row(entry)`` is called with the design's entry so far after every setting (results survive a stop).
@@ -82,7 +88,7 @@ def measure(path: Path, samples: int, fractions: tuple[float, ...] = SLICE_FRACT
     for s, fraction in settings:
         fid = Fidelity(s, dataclasses.replace(relief, max_slice_m=g.wavelength_m * fraction), "probe")
         t0 = time.perf_counter()
-        pred = predictions(design, fid, images)
+        pred = predictions(design, fid, images, batch=256 if device != "cpu" else 32, device=device)
         row = {
             "oversample": s,
             "slice_fraction": fraction,
@@ -117,14 +123,17 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=300, help="first test digits simulated per setting")
     parser.add_argument("--slice-divisors", default="4,8,16,32", help="slices ≤ λ0/d for these d, in order")
     parser.add_argument("--no-finer", action="store_true", help="skip 1.5·s_ref and 2·s_ref")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
     fractions = tuple(1.0 / float(d) for d in args.slice_divisors.split(","))
     for d in args.design:
         command = (f"python benchmarks/reference_convergence.py --design {d} --samples {args.samples} "
-                   f"--slice-divisors {args.slice_divisors}" + (" --no-finer" if args.no_finer else ""))
+                   f"--slice-divisors {args.slice_divisors} --device {args.device}"
+                   + (" --no-finer" if args.no_finer else ""))
         extra = {"command": command, "torch_threads": torch.get_num_threads()}
-        measure(d, args.samples, fractions, not args.no_finer, on_row=lambda entry, extra=extra: save(entry | extra))
+        measure(d, args.samples, fractions, not args.no_finer, on_row=lambda entry, extra=extra: save(entry | extra),
+                device=args.device)
 
 
 if __name__ == "__main__":
