@@ -454,7 +454,7 @@ def evaluate(
     test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1)] = None,
     fidelity: Annotated[Optional[EvalFidelity], typer.Option(help="design: the design's own training model (reproduces its reported metric); reference: the printed object (sampling rule + relief model); both (default).")] = None,
     model: Annotated[Optional[MaskModel], typer.Option(help="Override the mask model (relief or thin) of the simulation.")] = None,
-    oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule) or an integer.")] = None,
+    oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule; inside the material for the relief model) or an integer.")] = None,
     material: Annotated[Optional[str], typer.Option(help="Relief material when the design records none (default ip-dip).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Base slab of the relief (default: the design's, else 2um).")] = None,
     max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer relief slices, e.g. 50nm.")] = None,
@@ -465,14 +465,19 @@ def evaluate(
 
     from quaton_fab.design import Design
     from quaton_fab.training import simulate_design
-    from quaton_fab.training.evaluate import Fidelity, default_relief, design_fidelity, reference_fidelity
+    from quaton_fab.training.evaluate import (
+        Fidelity,
+        default_relief,
+        design_fidelity,
+        reference_fidelity,
+        reference_oversample,
+    )
 
     from .progress import eval_progress
 
     design = Design.load(design_dir)
     g = design.geometry
     s_over = _oversample(oversample)
-    s_value = g.rule_oversample if s_over == "auto" else s_over
     custom = model is not None or s_over is not None or material is not None or base is not None or max_slice is not None
     runs: list[Fidelity] = []
     if custom:
@@ -481,6 +486,7 @@ def evaluate(
             relief = default_relief(design, material=material, base_m=length(base, "--base", allow_zero=True))
             if max_slice is not None:
                 relief = dataclasses.replace(relief, max_slice_m=length(max_slice, "--max-slice"))
+        s_value = reference_oversample(g, relief) if s_over == "auto" else s_over  # the rule of the simulated part
         runs.append(Fidelity(int(s_value or g.oversample), relief, "custom"))
     else:
         which = (fidelity or EvalFidelity.both).value
