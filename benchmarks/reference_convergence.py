@@ -1,11 +1,12 @@
 """Convergence of the printed-object reference: relief slicing and lateral sampling, measured on real designs.
 
-For each design the first ``--samples`` test digits are simulated as the printed relief (the design's own
-relief, i.e. its export with the default printer) at the in-material sampling rule s_ref = ⌈2·p·n_mat/λ0⌉ with
-slices of at most λ0·f for f = 1/4, 1/8, 1/16, 1/32, then at finer sampling (1.5·s_ref, 2·s_ref) with the
-finest tested slicing. Per pair of neighbouring settings it records the accuracy change (points) and how many
-digits change their predicted class (a paired count: 0 flips means no accuracy change at any test-set size
-drawn from those digits). Results go to ``benchmarks/results/reference_convergence.json``.
+For each design ``--samples`` test digits (its split drawn at that size, as ``--test-samples`` does) are
+simulated as the printed relief (the design's own relief, i.e. its export with the default printer) at the
+in-material sampling rule s_ref = ⌈2·p·n_mat/λ0⌉ with slices of at most λ0/d for d in ``--slice-divisors``
+(default 4, 8, 16, 32), then at finer sampling (1.5·s_ref, 2·s_ref) with the finest tested slicing. Per pair
+of neighbouring settings it records the accuracy change (points) and how many digits change their predicted
+class (a paired count: 0 flips means no accuracy change at any test-set size drawn from those digits).
+Results go to ``benchmarks/results/reference_convergence.json``.
 
     OMP_NUM_THREADS=1 nice -n 10 python benchmarks/reference_convergence.py \
         --design sample_designs/mnist-psq-lt-4 --samples 300 --slice-divisors 4,8,16 --no-finer
@@ -120,7 +121,8 @@ def save(entry: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--design", type=Path, action="append", required=True)
-    parser.add_argument("--samples", type=int, default=300, help="first test digits simulated per setting")
+    parser.add_argument("--samples", type=int, default=300,
+                        help="test digits simulated per setting (the split drawn at that size)")
     parser.add_argument("--slice-divisors", default="4,8,16,32", help="slices ≤ λ0/d for these d, in order")
     parser.add_argument("--no-finer", action="store_true", help="skip 1.5·s_ref and 2·s_ref")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")

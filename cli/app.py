@@ -423,7 +423,7 @@ def _print_metrics(design: Any) -> None:
 
 
 def _print_reference_gap(design: Any, samples: int, device: str) -> None:
-    """The design metric next to the printed-object reference on the first ``samples`` test samples, and the gap."""
+    """The design metric next to the printed-object reference on ``samples`` test samples, and the gap."""
     from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
     from quaton_fab.training.reference_gap import reference_gap
 
@@ -440,7 +440,7 @@ def _print_reference_gap(design: Any, samples: int, device: str) -> None:
                       f"{result.reference_metric:.4f} on {result.samples} test samples; gap 0 by construction.",
                       soft_wrap=True)
         return
-    console.print(f"{name} on the first {result.samples} test samples: design (training model) "
+    console.print(f"{name} on {result.samples} test samples: design (training model) "
                   f"{result.design_metric:.4f}, printed-object reference {result.reference_metric:.4f}: "
                   f"design-vs-reference gap {result.gap:+.4f}", soft_wrap=True)
 
@@ -713,7 +713,7 @@ def verify(
     oversample: Annotated[Optional[int], typer.Option(help="Finer reference sampling than the rule.", min=1)] = None,
     max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer reference slicing of the relief, e.g. 50nm.")] = None,
     probe: Annotated[bool, typer.Option(help="Convergence probe: the design as printed at twice the reference sampling and half its slices, on --probe-samples test samples; 'not converged' (exit 1) when it differs by more than the tolerance.")] = True,
-    probe_samples: Annotated[int, typer.Option("--probe-samples", min=1, help="Test samples of the convergence probe (the first of the split).")] = 500,
+    probe_samples: Annotated[int, typer.Option("--probe-samples", min=1, help="Test samples of the convergence probe (the design's test split drawn at that size).")] = 500,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Read the exported files back and re-simulate them as the printed object; pass only within the tolerance

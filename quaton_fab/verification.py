@@ -20,7 +20,7 @@ design-as-printed − design isolates the model (sampling, relief) against the t
 only when the total (files − design) loses no more than the tolerance (0.5 accuracy points, 0.01 SSIM).
 
 A convergence probe (:mod:`quaton_fab.training.convergence`) then simulates the design as a printed object on
-the first test samples at the reference and at twice its sampling with half its slices; when the two differ by
+a subset of the test samples at the reference and at twice its sampling with half its slices; when the two differ by
 more than the tolerance the reference is **not converged** and the export is not verified.
 """
 

@@ -2,10 +2,10 @@
 
 The reference fidelity (:func:`~quaton_fab.training.evaluate.reference_fidelity`) samples at the in-material
 rule and slices the relief at most λ0·REFERENCE_SLICE_FRACTION. Whether that is converged *for a given design*
-is checked by simulating the first ``samples`` test samples twice — at the reference and at a probe fidelity
-with twice the sampling (half the simulation pitch) and slices half as thick — and comparing the two metrics on
-the same samples. When they differ by more than the tolerance the reference is **not converged** and a
-number measured at it cannot be trusted to that tolerance.
+is checked by simulating ``samples`` test samples (the design's split drawn at that size) twice — at the
+reference and at a probe fidelity with twice the sampling (half the simulation pitch) and slices half as thick —
+and comparing the two metrics on the same samples. When they differ by more than the tolerance the reference is
+**not converged** and a number measured at it cannot be trusted to that tolerance.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class ProbeResult:
 
     Attributes:
         metric_name: the primary metric compared.
-        samples: number of test samples both fidelities were simulated on (the first of the split).
+        samples: number of test samples both fidelities were simulated on (the design's test split drawn at that size).
         reference_metric: the metric at the reference fidelity on those samples.
         probe_metric: the metric at the finer probe fidelity on the same samples.
         tolerance: largest accepted |probe − reference|.
@@ -63,7 +63,7 @@ class ProbeResult:
         """One line for reports."""
         ref, probe = self.reference, self.probe
         return (
-            f"{self.metric_name} on the first {self.samples} test samples: {self.reference_metric:.4f} at the "
+            f"{self.metric_name} on {self.samples} test samples: {self.reference_metric:.4f} at the "
             f"reference (s={ref['oversample']}, slices ≤ {_nm(ref['max_slice_m'])}), {self.probe_metric:.4f} at "
             f"s={probe['oversample']}, slices ≤ {_nm(probe['max_slice_m'])}: difference {self.difference:+.4f} "
             f"({'within' if self.converged else 'beyond'} the tolerance {self.tolerance:.4f})"
@@ -110,7 +110,8 @@ def run_probe(
     progress: Callable[[int, int], None] | None = None,
     reference_metric: float | None = None,
 ) -> ProbeResult:
-    """Simulate the first ``samples`` test samples at ``reference`` and at :func:`probe_fidelity` and compare.
+    """Simulate ``samples`` test samples (the split drawn at that size) at ``reference`` and at
+    :func:`probe_fidelity`, and compare.
 
     Args:
         heights_m: ``(L, N, N)`` relief heights above the base (m) to simulate (default: the design's levels).
@@ -119,6 +120,9 @@ def run_probe(
     """
     if samples < 1:
         raise ValueError(f"the convergence probe needs at least 1 sample, got {samples}")
+    split = design.dataset.get("test_samples")
+    if split:  # never more than the design's own test split (a larger count would load other samples)
+        samples = min(int(samples), int(split))
     metric_name = design.metrics.get("primary", "accuracy")
     finer = probe_fidelity(reference)
     runs = [finer] if reference_metric is not None else [reference, finer]

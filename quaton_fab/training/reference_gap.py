@@ -25,7 +25,7 @@ class ReferenceGap:
     """A design's metric at its training fidelity and at the reference, on the same samples.
 
     Attributes:
-        metric_name: the primary metric. samples: test samples simulated (the first of the split).
+        metric_name: the primary metric. samples: test samples simulated (the design's test split drawn at that size).
         design_metric / reference_metric: the metric at each fidelity (fractions).
         design / reference: :meth:`~quaton_fab.training.evaluate.Fidelity.identifier` of each fidelity.
         same_fidelity: True when the design was trained at the reference (the gap is zero by construction).
@@ -65,13 +65,16 @@ def reference_gap(
     device: str = "auto",
     progress: Callable[[int, int], None] | None = None,
 ) -> ReferenceGap:
-    """Simulate the first ``samples`` test samples at the design's fidelity and at the reference.
+    """Simulate ``samples`` test samples (the split drawn at that size) at the design's fidelity and at the reference.
 
     When the two fidelities are the same only one simulation runs. ``progress(done, total)`` counts samples over
     both simulations.
     """
     if samples < 1:
         raise ValueError(f"the design-vs-reference gap needs at least 1 sample, got {samples}")
+    split = design.dataset.get("test_samples")
+    if split:  # never more than the design's own test split
+        samples = min(int(samples), int(split))
     g = design.geometry
     own, ref = design_fidelity(design), reference_fidelity(design)
     same = own.identifier(g) | {"label": ""} == ref.identifier(g) | {"label": ""}
