@@ -77,7 +77,7 @@ def reference_gap(
         samples = min(int(samples), int(split))
     g = design.geometry
     own, ref = design_fidelity(design), reference_fidelity(design)
-    same = own.identifier(g) | {"label": ""} == ref.identifier(g) | {"label": ""}
+    same = own.to_dict() | {"label": ""} == ref.to_dict() | {"label": ""}
     runs = [ref] if same else [own, ref]
     name = design.metrics.get("primary", "accuracy")
     values: list[float] = []
