@@ -23,10 +23,10 @@ runner = CliRunner()
 
 
 def tiny(**overrides):
-    # slices of λ0/8 and s = 4, the rule inside IP-Dip (⌈2·0.78·1.543/0.78⌉): the design's own relief model is then
-    # the reference one (gaps are exactly zero)
+    # slices of λ0/16 and s = 4, the rule inside IP-Dip (⌈2·0.78·1.543/0.78⌉): the design's own relief model is
+    # then the reference one (gaps are exactly zero)
     values = dict(train_samples=256, val_samples=32, test_samples=64, epochs=3, neurons=20, layers=2,
-                  spacing_m=12e-6, batch_size=32, lr=0.1, max_slice_m=780e-9 / 8, oversample=4, threads=None)
+                  spacing_m=12e-6, batch_size=32, lr=0.1, max_slice_m=780e-9 / 16, oversample=4, threads=None)
     values.update(overrides)
     return preset("tiny", **values)
 
@@ -101,13 +101,13 @@ def test_relief_design_round_trips_and_evaluates_to_its_metric(relief_design):
     assert loaded.relief == design.relief and loaded.sampling == design.sampling
     again = simulate_design(loaded, device="cpu")
     assert again["accuracy"] == pytest.approx(design.metrics["test"]["accuracy"], abs=1e-12)
-    # trained at the in-material rule with the relief sliced at λ0/8: its own fidelity is the reference fidelity
+    # trained at the in-material rule with the relief sliced at λ0/16: its own fidelity is the reference fidelity
     assert reference_fidelity(loaded).to_dict() | {"label": ""} == design_fidelity(loaded).to_dict() | {"label": ""}
     # a coarser design is refined to the reference slicing and sampling, never coarsened
     coarse = dataclasses.replace(loaded, relief=dataclasses.replace(loaded.relief, max_slice_m=None),
                                  geometry=dataclasses.replace(loaded.geometry, oversample=2))
     ref = reference_fidelity(coarse)
-    assert ref.relief.max_slice_m == pytest.approx(780e-9 / 8) and ref.oversample == 4
+    assert ref.relief.max_slice_m == pytest.approx(780e-9 / 16) and ref.oversample == 4
     assert len(ref.relief.slice_edges_m()) > len(coarse.relief.slice_edges_m())
 
 
