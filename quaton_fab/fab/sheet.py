@@ -629,7 +629,7 @@ def render_fab_sheet_md(sheet: dict) -> str:
 
 
 def _probe_rows(probe: Mapping[str, object] | None) -> list[list[str]]:
-    """The convergence probe of a verification as table rows (none when no probe was run)."""
+    """The convergence probe of a verification as table rows (one "not run" row when there was none)."""
     if not probe:
         return [["convergence probe", "not run"]]
     ref, fine = probe["reference_fidelity"], probe["probe_fidelity"]
