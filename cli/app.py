@@ -239,6 +239,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option(help="Run directory (design, checkpoint, figures).")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted run in --out.")] = False,
     force: Annotated[bool, typer.Option(help="Overwrite an existing run directory.")] = False,
+    reference_samples: Annotated[int, typer.Option("--reference-samples", min=0, help="Closing summary: test samples simulated at the printed-object reference to show the design-vs-reference gap (0: skip).")] = 500,
 ) -> None:
     """Train a quantized diffractive design and save it (design.json + masks.npz + figures).
 
@@ -246,7 +247,8 @@ def train(
     """
     given = {
         k: v for k, v in locals().items()
-        if k not in {"preset", "out", "resume", "force", "nproc"} and v is not None and v is not False
+        if k not in {"preset", "out", "resume", "force", "nproc", "reference_samples"} and v is not None
+        and v is not False
     }
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
         _launch_data_parallel(nproc)
@@ -357,6 +359,8 @@ def train(
     with console.status("writing figures…"):
         figs = write_run_figures(design, run_dir)
     _print_metrics(design)
+    if reference_samples:
+        _print_reference_gap(design, reference_samples, config.device)
     console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
     console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then [bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")
 
@@ -477,6 +481,29 @@ def _print_metrics(design: Any) -> None:
     console.print(table)
 
 
+def _print_reference_gap(design: Any, samples: int, device: str) -> None:
+    """The design metric next to the printed-object reference on ``samples`` test samples, and the gap."""
+    from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
+    from quaton_fab.training.reference_gap import reference_gap
+
+    from .progress import eval_progress
+
+    g = design.geometry
+    console.print(f"[dim]reference:[/] {q(reference_fidelity(design).describe(g))}", highlight=False, soft_wrap=True)
+    progress, update = eval_progress(console, f"design vs reference ({samples} test samples)")
+    with progress:
+        result = reference_gap(design, samples=samples, device=device, progress=update)
+    name = result.metric_name
+    if result.same_fidelity:
+        console.print(f"{name} at the reference = training model ({q(design_fidelity(design).describe(g))}): "
+                      f"{result.reference_metric:.4f} on {result.samples} test samples; gap 0 by construction.",
+                      soft_wrap=True)
+        return
+    console.print(f"{name} on {result.samples} test samples: design (training model) "
+                  f"{result.design_metric:.4f}, printed-object reference {result.reference_metric:.4f}: "
+                  f"design-vs-reference gap {result.gap:+.4f}", soft_wrap=True)
+
+
 # ---------------------------------------------------------------------------------------------------- evaluate
 @app.command()
 @user_errors
@@ -486,7 +513,7 @@ def evaluate(
     test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1)] = None,
     fidelity: Annotated[Optional[EvalFidelity], typer.Option(help="design: the design's own training model (reproduces its reported metric); reference: the printed object (sampling rule + relief model); both (default).")] = None,
     model: Annotated[Optional[MaskModel], typer.Option(help="Override the mask model (relief or thin) of the simulation.")] = None,
-    oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule) or an integer.")] = None,
+    oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule; inside the material for the relief model) or an integer.")] = None,
     material: Annotated[Optional[str], typer.Option(help="Relief material when the design records none (default ip-dip).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Base slab of the relief (default: the design's, else 2um).")] = None,
     max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer relief slices, e.g. 50nm.")] = None,
@@ -497,14 +524,19 @@ def evaluate(
 
     from quaton_fab.design import Design
     from quaton_fab.training import simulate_design
-    from quaton_fab.training.evaluate import Fidelity, default_relief, design_fidelity, reference_fidelity
+    from quaton_fab.training.evaluate import (
+        Fidelity,
+        default_relief,
+        design_fidelity,
+        reference_fidelity,
+        reference_oversample,
+    )
 
     from .progress import eval_progress
 
     design = Design.load(design_dir)
     g = design.geometry
     s_over = _oversample(oversample)
-    s_value = g.rule_oversample if s_over == "auto" else s_over
     custom = model is not None or s_over is not None or material is not None or base is not None or max_slice is not None
     runs: list[Fidelity] = []
     if custom:
@@ -513,6 +545,7 @@ def evaluate(
             relief = default_relief(design, material=material, base_m=length(base, "--base", allow_zero=True))
             if max_slice is not None:
                 relief = dataclasses.replace(relief, max_slice_m=length(max_slice, "--max-slice"))
+        s_value = reference_oversample(g, relief) if s_over == "auto" else s_over  # the rule of the simulated part
         runs.append(Fidelity(int(s_value or g.oversample), relief, "custom"))
     else:
         which = (fidelity or EvalFidelity.both).value
@@ -536,6 +569,9 @@ def evaluate(
     reported = design.metrics.get("test", {}).get(primary)
     for fid, values in zip(runs[1:], results[1:]):
         console.print(f"{primary} at {fid.label} fidelity: {values[primary]:.4f}", soft_wrap=True)
+        if runs[0].label == "design" and fid.label == "reference":
+            console.print(f"design-vs-reference gap ({fid.label} − design, same {values['samples']} samples): "
+                          f"{values[primary] - metrics[primary]:+.4f}", soft_wrap=True)
     table = Table(title=f"{q(design_dir)}: re-simulated from design.json + masks.npz ({runs[0].label})")
     table.add_column("metric")
     table.add_column("re-simulated", justify="right")
@@ -740,9 +776,12 @@ def verify(
     tolerance: Annotated[Optional[float], typer.Option(help="Largest accepted loss of the metric, as a fraction (default 0.005 accuracy = 0.5 points, 0.01 SSIM).", min=0.0)] = None,
     oversample: Annotated[Optional[int], typer.Option(help="Finer reference sampling than the rule.", min=1)] = None,
     max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer reference slicing of the relief, e.g. 50nm.")] = None,
+    probe: Annotated[bool, typer.Option(help="Convergence probe: the design as printed at twice the reference sampling and half its slices, on --probe-samples test samples; 'not converged' (exit 1) when it differs by more than the tolerance.")] = True,
+    probe_samples: Annotated[int, typer.Option("--probe-samples", min=1, help="Test samples of the convergence probe (the design's test split drawn at that size).")] = 500,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Read the exported files back and re-simulate them as the printed object; pass only within the tolerance."""
+    """Read the exported files back and re-simulate them as the printed object; pass only within the tolerance
+    and when the reference is converged (a finer simulation on a subset agrees)."""
     from quaton_fab.design import Design
     from quaton_fab.fab.sheet import record_verification
     from quaton_fab.verification import verify_export
@@ -751,10 +790,19 @@ def verify(
 
     design = Design.load(design_dir)
     progress, update = eval_progress(console, "re-simulating the printed object")
+    probe_task = None
+
+    def probe_update(done: int, total: int) -> None:
+        nonlocal probe_task
+        if probe_task is None:  # shown once the probe starts
+            probe_task = progress.add_task("convergence probe (finer sampling and slicing)", total=total, info="")
+        progress.update(probe_task, completed=done, total=total)
+
     with progress:
         report = verify_export(design, export_dir, samples=test_samples, device=device, progress=update,
                                tolerance=tolerance, oversample=oversample,
-                               max_slice_m=length(max_slice, "--max-slice"))
+                               max_slice_m=length(max_slice, "--max-slice"),
+                               probe_samples=probe_samples if probe else None, probe_progress=probe_update)
     table = Table(title=f"verify {q(export_dir)}: files read back and simulated as the printed object")
     for col in ("file", "read back", "level match", "max height error", report.metric_name, "gap to design"):
         table.add_column(col, justify="right")
@@ -767,8 +815,16 @@ def verify(
     summary.add_row("design as printed object", f"{report.reference_design_metric:.4f}", q(report.reference_fidelity))
     summary.add_row("files as printed object (worst)", f"{report.files_metric:.4f}", "")
     summary.add_row("gap (a) files vs design", f"{report.gap_files:+.4f}", "export: material, base, z-step, files")
-    summary.add_row("gap (b) model vs training model", f"{report.gap_model:+.4f}", "sampling and relief")
+    summary.add_row("gap (b) design vs reference", f"{report.gap_model:+.4f}",
+                    "reference − training model: sampling and relief")
     summary.add_row("total gap", f"{report.total_gap:+.4f}", f"tolerance −{report.tolerance:.4f}")
+    if report.probe is not None:
+        p = report.probe
+        summary.add_row(f"convergence probe ({p.samples} samples)", f"{p.difference:+.4f}",
+                        q(f"{p.reference_metric:.4f} at s={p.reference['oversample']} → {p.probe_metric:.4f} at "
+                          f"s={p.probe['oversample']}, slices ≤ {p.probe['max_slice_m'] * 1e9:.4g} nm"
+                          if p.probe["max_slice_m"] else f"{p.reference_metric:.4f} → {p.probe_metric:.4f} at "
+                          f"s={p.probe['oversample']}"))
     console.print(summary)
     console.print(f"{report.metric_name} on {report.samples} test samples.")
     if test_samples is None:
@@ -778,8 +834,14 @@ def verify(
         except OSError as exc:  # a read-only export still gets its verdict; only the record is skipped
             err_console.print(f"[yellow]warning:[/] not recorded in the fab sheet: {q(os_error_text(exc))}",
                               soft_wrap=True)
+    if report.converged is False:
+        err_console.print("[red]not converged:[/] " + q(report.probe.summary()) + ": the reference cannot be trusted "
+                          "to the tolerance; measure at a finer --oversample/--max-slice", highlight=False)
     if not report.ok:
-        fail("verification failed: " + "; ".join(report.failures()), 1)
+        failures = [f for f in report.failures() if not f.startswith("not converged")]
+        if not failures:
+            raise typer.Exit(1)
+        fail("verification failed: " + "; ".join(failures), 1)
     console.print("[green]verified:[/] the exported files, simulated as the printed object, reproduce the design "
                   f"within {report.tolerance:.4f} {report.metric_name}.")
 

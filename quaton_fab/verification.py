@@ -9,9 +9,9 @@ reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF with
 level table the sheet's.
 
 The heights are then simulated at the **reference fidelity** (:func:`~quaton_fab.training.evaluate.
-reference_fidelity`): the sampling rule ``pitch/s ≤ λ0/(2·n_med)`` (and never less than the design's own s) and
-the multislice model of the printed relief with the sheet's material, base slab and heights. Three numbers
-come out:
+reference_fidelity`): the sampling rule taken inside the material, ``pitch/s ≤ λ0/(2·n_mat)`` (and never
+less than the design's own s), and the multislice model of the printed relief with the sheet's material, base
+slab and heights, sliced at most λ0·REFERENCE_SLICE_FRACTION. Three numbers come out:
 
 * the design metric (its reported test metric, i.e. the training model);
 * the design as a printed object (its own levels and relief at the reference fidelity);
@@ -20,6 +20,10 @@ come out:
 Gap (a) files − design-as-printed isolates the export (material, base, z-step, file errors); gap (b)
 design-as-printed − design isolates the model (sampling, relief) against the training model. The export passes
 only when the total (files − design) loses no more than the tolerance (0.5 accuracy points, 0.01 SSIM).
+
+A convergence probe (:mod:`quaton_fab.training.convergence`) then simulates the design as a printed object on
+a subset of the test samples at the reference and at twice its sampling with half its slices; when the two differ by
+more than the tolerance the reference is **not converged** and the export is not verified.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from quaton_fab.fab.report_html import REPORT_NAME, read_report
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.fab.sheet_check import VerifyError, check_sheet
 from quaton_fab.optics.propagation import OpticsError
+from quaton_fab.training.convergence import DEFAULT_PROBE_SAMPLES, ProbeResult, run_probe
 from quaton_fab.training.evaluate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 
 __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError", "DEFAULT_TOLERANCE"]
@@ -82,6 +87,13 @@ class VerifyReport:
     design_fidelity: str
     reference_fidelity: str
     checked_files: list[str] = field(default_factory=list)
+    probe: ProbeResult | None = None
+    fidelity_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def converged(self) -> bool | None:
+        """The convergence probe's verdict (None when no probe was run)."""
+        return None if self.probe is None else self.probe.converged
 
     @property
     def files_metric(self) -> float:
@@ -128,8 +140,9 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        """True when every file reads back to the design and the total gap is within the tolerance."""
-        return not self.problems and self.within_tolerance
+        """True when every file reads back to the design, the total gap is within the tolerance and the reference
+        is not shown to be unconverged by the probe."""
+        return not self.problems and self.within_tolerance and self.converged is not False
 
     def failures(self) -> list[str]:
         """Every reason the verification failed (empty when ``ok``)."""
@@ -139,6 +152,8 @@ class VerifyReport:
                 f"{self.metric_name} as printed {self.files_metric:.4f} vs design {self.design_metric:.4f}: gap "
                 f"{self.total_gap:+.4f} exceeds the tolerance {self.tolerance:.4f}; largest cause: {self.largest_cause}"
             )
+        if self.converged is False:
+            out.append(f"not converged: {self.probe.summary()}")
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +174,9 @@ class VerifyReport:
             "passed": self.ok,
             "problems": self.failures(),
             "checked_files": self.checked_files,
+            "converged": self.converged,
+            "probe": None if self.probe is None else self.probe.to_dict(),
+            "fidelity_ids": self.fidelity_ids,
             "files": [
                 {"file": r.file, "reader": r.reader, "level_match": r.level_match,
                  "max_height_error_m": r.max_height_error_m, "metric": r.metric,
@@ -327,6 +345,8 @@ def verify_export(
     tolerance: float | None = None,
     oversample: int | None = None,
     max_slice_m: float | None = None,
+    probe_samples: int | None = DEFAULT_PROBE_SAMPLES,
+    probe_progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Read ``export_dir`` back and compare the printed object with the design (see the module docstring).
 
@@ -335,6 +355,8 @@ def verify_export(
         tolerance: largest accepted loss of the primary metric (default ``DEFAULT_TOLERANCE``).
         oversample: a finer reference sampling than the rule (never coarser).
         max_slice_m: a finer reference slicing of the relief than the design's own.
+        probe_samples: test samples of the convergence probe (None or 0: no probe; capped at ``samples``).
+        probe_progress: ``progress(done, total)`` of the probe.
     """
     export = Path(export_dir)
     sheet_path = export / "fab_sheet.json"
@@ -423,6 +445,12 @@ def verify_export(
             problems.append(f"{item.label}: heights differ from the level table by up to {height_error * 1e9:.3g} nm")
         heights = _simulation_heights(item, snapped)
         rows.append(VerifyRow(item.label, item.reader, match, height_error, metric(files_fid, heights), heights))
+    probe = None
+    if probe_samples:
+        count = int(probe_samples) if samples is None else min(int(probe_samples), int(samples))
+        known = reference_design if samples is not None and count == samples else None  # the same samples
+        probe = run_probe(design, ref, samples=count, tolerance=tol, heights_m=design_heights, device=device,
+                          progress=probe_progress, reference_metric=known)
     return VerifyReport(
         metric_name=metric_name,
         design_metric=design_metric,
@@ -435,4 +463,6 @@ def verify_export(
         design_fidelity=train_fid.describe(g),
         reference_fidelity=files_fid.describe(g),
         checked_files=sorted(listed),
+        probe=probe,
+        fidelity_ids={"design": train_fid.identifier(g), "reference": files_fid.identifier(g)},
     )

@@ -94,7 +94,8 @@ def test_export_then_verify_round_trip(design_dir, tmp_path):
             "mask_2_height.tif",
             "fab_sheet.json", "fab_sheet.md"} <= names
     assert not [n for n in names if n.startswith(".")]
-    result = run("verify", str(design_dir), str(out), "--device", "cpu")
+    # the round trip of the files; the convergence probe is tested in test_reference_fidelity.py
+    result = run("verify", str(design_dir), str(out), "--device", "cpu", "--no-probe")
     assert result.exit_code == 0, result.output
     assert "verified" in result.output
     assert "total gap" in result.output and "+0.0000" in result.output

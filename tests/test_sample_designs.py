@@ -34,10 +34,11 @@ def test_sample_design_round_trip_has_zero_gap(path, tmp_path):
     assert np.all(np.isin(design.phases_rad(), np.asarray(design.levels.phases)))
     # its own material and base, exact heights (grayscale profile: the samples were trained without a z-step)
     export_design(design, tmp_path / "export", ExportOptions(formats=("gds", "stl"), printer="grayscale"))
-    # 300 test samples: one flipped digit is 0.33 points, so the tolerance is that of a subset (on all 10,000 digits
-    # the MNIST design's reference gap is −0.03 points and passes the default 0.5)
-    report = verify_export(design, tmp_path / "export", samples=300, device="cpu", tolerance=0.02)
-    assert report.ok, report.failures()
+    # 300 test samples, no convergence probe: this is the round trip of the files. Whether the design as a printed
+    # object keeps its metric at the converged reference (sampled at the rule inside the material) is a property of
+    # the design, not of the export: it is reported (gap (b)), not asserted here.
+    report = verify_export(design, tmp_path / "export", samples=300, device="cpu", probe_samples=None)
+    assert report.files_ok and report.probe is None, report.failures()
     assert report.gap_files == 0.0  # exported with its own material and base: the files are the design
     assert {row.file for row in report.rows} == {"design.gds", "mask_*.stl", "report.html"}
     for row in report.rows:

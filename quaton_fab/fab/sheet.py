@@ -616,6 +616,7 @@ def render_fab_sheet_md(sheet: dict) -> str:
             ["gap (a) files vs design", f"{ver['gap_files']:+.4f}"],
             ["gap (b) reference model vs training model", f"{ver['gap_model']:+.4f}"],
             ["total gap (tolerance)", f"{ver['total_gap']:+.4f} (−{ver['tolerance']:.4f})"],
+            *_probe_rows(ver.get("probe")),
             ["result", "PASSED" if ver["passed"] else "FAILED: " + "; ".join(ver.get("problems", []))],
         ])
     lines += _tolerance_md(sheet.get("tolerance"))
@@ -628,6 +629,23 @@ def render_fab_sheet_md(sheet: dict) -> str:
             [k, v if isinstance(v, (str, int, float)) else f"see fab_sheet.json → extra.{k}"] for k, v in other.items()
         ])
     return "\n".join(lines) + "\n"
+
+
+def _probe_rows(probe: Mapping[str, object] | None) -> list[list[str]]:
+    """The convergence probe of a verification as table rows (one "not run" row when there was none)."""
+    if not probe:
+        return [["convergence probe", "not run"]]
+    ref, fine = probe["reference_fidelity"], probe["probe_fidelity"]
+
+    def where(fid: Mapping[str, object]) -> str:
+        dz = fid.get("max_slice_m")
+        return f"s={fid['oversample']}" + ("" if dz is None else f", slices ≤ {float(dz) * 1e9:.4g} nm")
+
+    return [[
+        f"convergence probe ({probe['samples']} test samples)",
+        f"{probe['reference_metric']:.4f} at {where(ref)} vs {probe['probe_metric']:.4f} at {where(fine)}: "
+        f"{probe['difference']:+.4f}, " + ("converged" if probe["converged"] else "NOT CONVERGED"),
+    ]]
 
 
 def _tolerance_md(tol: Mapping[str, object] | None) -> list[str]:
@@ -679,7 +697,8 @@ def _summary_line(sheet: dict) -> str:
     failed = list(sheet.get("checks_failed", []))
     ver = sheet.get("verification")
     if ver and not ver.get("passed"):
-        failed.append(f"printed-object verification (gap {ver['total_gap']:+.4f} {ver['metric']})")
+        failed.append(f"printed-object verification (gap {ver['total_gap']:+.4f} {ver['metric']}"
+                      + (", reference not converged)" if ver.get("converged") is False else ")"))
     if failed:
         return f"FAILED: {', '.join(failed)}."
     if not ver:

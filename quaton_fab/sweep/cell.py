@@ -282,6 +282,8 @@ def run_cell(
             metrics=metrics,
             fidelity={label: (reference_fidelity(design) if label == "reference" else design_fidelity(design))
                       .describe(design.geometry) for label in evaluate},
+            fidelity_ids={label: (reference_fidelity(design) if label == "reference" else design_fidelity(design))
+                          .identifier(design.geometry) for label in evaluate},
             train_time_s=design.metrics.get("train_time_s"),
             eval_time_s=round(time.time() - t_eval, 2),
             wall_s=round(time.time() - t_start, 2),

@@ -26,13 +26,15 @@ from quaton_fab.errors import QuatonFabError
 from quaton_fab.fileio import commit_set
 from quaton_fab.sweep.report_html import render_sweep_page
 from quaton_fab.sweep.runner import SweepError, load_records
+from quaton_fab.training.evaluate import REFERENCE_SLICE_FRACTION
 
 #: Method order of the QuATON study (others follow alphabetically).
 METHOD_ORDER = ("fp", "pq", "ste", "gs", "psq", "psq-lt")
 #: Fidelity order: the printed object first.
-FIDELITY_ORDER = ("reference", "training", "design", "training_unquantized")
+FIDELITY_ORDER = ("reference", "training", "gap", "design", "training_unquantized")
 FIDELITY_NAMES = {
     "reference": "printed object (reference)",
+    "gap": "design-vs-reference gap (reference − training)",
     "training": "training model",
     "design": "training model (re-simulated)",
     "training_unquantized": "training model, unquantized (FP only)",
@@ -137,7 +139,11 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             primary = recs[0].get("primary", "accuracy")
             metrics = {}
             for fid in FIDELITY_ORDER:
-                vals = [r["metrics"][fid][primary] for r in recs if primary in r.get("metrics", {}).get(fid, {})]
+                if fid == "gap":  # per cell, then over seeds
+                    vals = [r["metrics"]["reference"][primary] - r["metrics"]["training"][primary] for r in recs
+                            if all(primary in r.get("metrics", {}).get(f, {}) for f in ("reference", "training"))]
+                else:
+                    vals = [r["metrics"][fid][primary] for r in recs if primary in r.get("metrics", {}).get(fid, {})]
                 if vals:
                     metrics[fid] = Stat.of(vals).to_dict()
             times = [r.get("train_time_s") for r in recs if r.get("train_time_s") is not None]
@@ -303,8 +309,10 @@ def render_markdown(
         f"{summary['done']} of {n_cells} cells finished"
         + (f", {len(summary['failed'])} failed or interrupted" if summary["failed"] else "") + ". "
         "Each entry is the mean ± sample standard deviation over seeds. The printed-object metric (reference "
-        "fidelity: the sampling rule and the relief sliced at λ0/8 or finer) is the one that counts; the "
-        "training-model metric is the design's own model.",
+        "fidelity: the sampling rule taken inside the relief material, s ≥ ⌈2·p·n_mat/λ0⌉, and the relief sliced "
+        f"at λ0/{round(1 / REFERENCE_SLICE_FRACTION)} or finer; each cell's cell.json records its exact sampling, "
+        "slicing and indices) is the one that counts; the training-model metric is the design's own model, and "
+        "the gap is reference − training per cell.",
         "",
     ]
     if command:
@@ -320,6 +328,9 @@ def render_markdown(
             piv_t = pivot_table(grid, "training")
             if piv_t:
                 lines += [f"**{FIDELITY_NAMES['training']}**", ""] + piv_t + [""]
+            piv_g = pivot_table(grid, "gap")
+            if piv_g and any("gap" in r["metrics"] for r in grid["rows"]):
+                lines += [f"**{FIDELITY_NAMES['gap']}**", ""] + piv_g + [""]
             fp = [r for r in grid["rows"] if r["params"].get("method") == "fp"
                   and "training_unquantized" in r["metrics"]]
             if fp:

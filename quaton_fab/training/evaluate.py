@@ -19,7 +19,7 @@ from quaton_fab.resources import check_simulation, fidelity_option
 from quaton_fab.data import DatasetSplits, Encoding, load_dataset
 from quaton_fab.design import Design, DesignError
 from quaton_fab.errors import QuatonFabError
-from quaton_fab.optics.network import DiffractiveNetwork, Geometry
+from quaton_fab.optics.network import DiffractiveNetwork, Geometry, rule_oversample
 from quaton_fab.optics.relief import Relief
 from quaton_fab.tasks import task_from_dict
 
@@ -33,6 +33,7 @@ __all__ = [
     "design_fidelity",
     "default_relief",
     "reference_fidelity",
+    "reference_oversample",
 ]
 
 log = logging.getLogger(__name__)
@@ -155,17 +156,41 @@ class Fidelity:
         return "thin" if self.relief is None else "relief"
 
     def describe(self, geometry: Geometry) -> str:
-        """One line: sampling (against the rule) and mask model, e.g. for tables."""
-        rule = geometry.rule_oversample
-        sampling = f"s={self.oversample} ({'meets' if self.oversample >= rule else 'BELOW'} the rule s>={rule})"
+        """One line: sampling (against the rule of the simulated part) and mask model, e.g. for tables."""
+        rule = reference_oversample(geometry, self.relief)
+        where = "medium" if self.relief is None else "in-material"
+        sampling = f"s={self.oversample} ({'meets' if self.oversample >= rule else 'BELOW'} the {where} rule s>={rule})"
         if self.relief is None:
             return f"{sampling}, thin masks"
         r = self.relief
-        slices = len(r.slice_edges_m()) - 1
+        dz = np.diff(r.slice_edges_m())
         return (
             f"{sampling}, relief n={r.n_material:.4f}, base {r.base_m * 1e6:.3g} µm, top {r.top_m * 1e6:.3g} µm, "
-            f"{slices} slices, {r.orientation}"
+            f"{dz.size} slices ≤ {float(dz.max(initial=0.0)) * 1e9:.4g} nm, {r.orientation}"
         )
+
+    def identifier(self, geometry: Geometry) -> dict[str, Any]:
+        """Where a number was measured, precisely: sampling, its rule, slicing and indices (JSON-ready, SI).
+
+        ``max_slice_m`` is the thickest slice actually simulated (not the requested bound); ``rule_oversample``
+        the rule of the simulated part (:func:`reference_oversample`).
+        """
+        relief = self.relief
+        dz = np.diff(relief.slice_edges_m()) if relief is not None else np.zeros(0)
+        return {
+            "label": self.label,
+            "model": self.model,
+            "oversample": self.oversample,
+            "sim_pitch_m": geometry.pitch_m / self.oversample,
+            "rule_oversample": reference_oversample(geometry, relief),
+            "rule_oversample_medium": geometry.rule_oversample,
+            "n_medium": geometry.n_medium,
+            "n_material": None if relief is None else relief.n_material,
+            "slices": int(dz.size),
+            "max_slice_m": float(dz.max()) if dz.size else None,
+            "base_m": None if relief is None else relief.base_m,
+            "wavelength_m": geometry.wavelength_m,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready description."""
@@ -177,9 +202,13 @@ class Fidelity:
         }
 
 
-#: The reference relief model slices no thicker than λ0 times this (λ0/8 = 97.5 nm at 780 nm): halving such
-#: slices changes the default design's test accuracy by less than 0.2 points (0.00 and 0.17 measured, README).
-REFERENCE_SLICE_FRACTION = 1.0 / 8.0
+#: The reference relief model slices no thicker than λ0 times this (λ0/16 = 48.75 nm at 780 nm). Measured at the
+#: in-material rule on 300 test digits (benchmarks/reference_convergence.py): halving λ0/4 → λ0/8 → λ0/16 flips
+#: 2 → 2 digits of the 0.78 µm sample design (accuracy unchanged) and 8 → 1 digits of a 2 µm-pixel design
+#: (+0.33 points, one digit, at λ0/8 → λ0/16): λ0/8 is not within 0.1 point there; at the measured rate
+#: (about four times fewer flips per halving) λ0/16 → λ0/32 moves well under one digit in 300. ``verify``'s probe
+#: halves the slices again for every design it judges.
+REFERENCE_SLICE_FRACTION = 1.0 / 16.0
 
 
 def design_fidelity(design: Design) -> Fidelity:
@@ -216,8 +245,9 @@ def reference_fidelity(
     oversample: int | None = None,
     max_slice_m: float | None = None,
 ) -> Fidelity:
-    """The printed-object reference: at least the design's sampling and never below the rule, the relief model
-    sliced at least as finely as :func:`reference_slicing` (so the reference is converged in the slicing).
+    """The printed-object reference: at least the design's sampling and never below the in-material rule
+    (:func:`reference_oversample`), the relief model sliced at least as finely as :func:`reference_slicing` (so
+    the reference is converged in the slicing).
 
     Args:
         relief: the relief to simulate (e.g. from an export's level table); default :func:`default_relief`.
@@ -225,9 +255,20 @@ def reference_fidelity(
         max_slice_m: a finer slicing than the relief's own (values coarser than it are ignored).
     """
     g = design.geometry
-    s = max(g.oversample, g.rule_oversample, oversample or 1)
     relief = reference_slicing(relief or default_relief(design), g.wavelength_m, max_slice_m)
+    s = max(g.oversample, reference_oversample(g, relief), oversample or 1)
     return Fidelity(s, relief, "reference")
+
+
+def reference_oversample(geometry: Geometry, relief: Relief | None) -> int:
+    """The reference's sampling rule: ``ceil(2·p·n/λ0)`` with n the relief material's index at λ0 (the light's
+    shortest wavelength inside the printed part), or the medium's where that is higher or there is no relief.
+
+    Inside the material a flat-topped pixel's spectrum is carried by waves up to ``n_mat/λ0``; the medium rule
+    (``n_med``) drops them and the re-simulated metric is then not converged (benchmarks/reference_convergence.py).
+    """
+    n = geometry.n_medium if relief is None else max(geometry.n_medium, relief.n_material)
+    return rule_oversample(geometry.pitch_m, geometry.wavelength_m, n)
 
 
 def reference_slicing(relief: Relief, wavelength_m: float, max_slice_m: float | None = None) -> Relief:
