@@ -14,7 +14,7 @@ from quaton_fab.cli.app import app
 from quaton_fab.sweep import parse_spec, read_spec, run_sweep, summarize, write_report
 from quaton_fab.sweep.cell import read_cell_record, run_cell
 from quaton_fab.sweep.report import ranking
-from quaton_fab.sweep.runner import prepare_sweep_dir
+from quaton_fab.sweep.runner import SweepError, prepare_sweep_dir
 from quaton_fab.sweep.spec import SpecError
 from quaton_fab.training import Trainer, TrainingInterrupted
 
@@ -233,6 +233,24 @@ def test_summary_statistics_and_ranking_by_hand():
     assert [(m, r, w) for m, r, w in rank] == [("ste", 1.5, 1), ("psq", 1.5, 1)]
     assert summary["failed"] == [{"key": "g/x", "status": "failed", "error": "boom"}]
     assert math.isclose(summary["done"], 12)
+
+
+def test_summary_groups_a_varied_table_by_its_text():
+    """A grid varying a table (quantizer = { psq-lt = { kappa_lr = … } }) tabulates one row per table, by text."""
+    recs = []
+    for lr, values in ((0.003, [0.4, 0.5]), (0.03, [0.6, 0.8])):
+        for seed, v in enumerate(values):
+            rec = _record("k", "psq-lt", 4, seed, v)
+            rec["key"] = f"k/{lr}{seed}"
+            rec["cell"]["params"] = {"quantizer": {"psq-lt": {"kappa_lr": lr}}, "levels": 4, "seed": seed}
+            recs.append(rec)
+    rows = summarize(recs)["grids"]["k"]["rows"]
+    by_text = {r["params"]["quantizer"]: r["metrics"]["reference"]["mean"] for r in rows}
+    assert by_text == {"psq-lt.kappa_lr=0.003": pytest.approx(0.45), "psq-lt.kappa_lr=0.03": pytest.approx(0.7)}
+    bad = _record("k", "psq-lt", 4, 0, 0.5)
+    bad["cell"]["params"]["quantizer"] = {"psq-lt": {"kappa_lr": [0.1, 0.2]}}  # a list inside: not plain
+    with pytest.raises(SweepError, match="not a plain value"):
+        summarize([bad])
 
 
 def test_cli_sweep_dry_run_report_and_errors(tmp_path):

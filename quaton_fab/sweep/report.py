@@ -76,6 +76,27 @@ def _sort_key(params: dict[str, Any]) -> tuple:
     return tuple(out)
 
 
+def _plain_table(value: Any, depth: int = 0) -> bool:
+    """Whether a value is a table (nested at most 4 deep) of text, numbers and booleans."""
+    if isinstance(value, dict):
+        return depth < 4 and all(isinstance(k, str) and _plain_table(v, depth + 1) for k, v in value.items())
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def param_text(value: Any) -> Any:
+    """A varied table as one text label ({"psq-lt": {"kappa_lr": 0.03}} → "psq-lt.kappa_lr=0.03"); else as is."""
+    if not isinstance(value, dict):
+        return value
+    parts = []
+    for k, v in value.items():
+        if isinstance(v, dict):
+            inner = param_text(v)
+            parts.append(f"{k}.{inner}" if inner else str(k))
+        else:
+            parts.append(f"{k}={v}")
+    return ", ".join(parts)
+
+
 def _check_record(rec: Any) -> None:
     """Refuse a finished cell record whose fields the report would use are missing or of the wrong type."""
     key = rec.get("key") if isinstance(rec, dict) else None
@@ -90,6 +111,8 @@ def _check_record(rec: Any) -> None:
     if not isinstance(cell.get("overrides", {}), dict):
         raise SweepError(f"{where}: 'cell.overrides' must be an object")
     for name, value in cell["params"].items():
+        if isinstance(value, dict) and _plain_table(value):
+            continue  # a varied table (e.g. quantizer = { psq-lt = { kappa_lr = 0.03 } }) tabulates as text
         if isinstance(value, (dict, list)) and name not in ("level_phases_rad", "level_range_rad"):
             raise SweepError(f"{where}: parameter {name!r} = {value!r} is not a plain value")
     levels = cell["params"].get("levels", cell.get("overrides", {}).get("levels"))
@@ -125,7 +148,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
             continue
         _check_record(rec)
         done += 1
-        params = {k: v for k, v in rec["cell"]["params"].items() if k != "seed"}
+        params = {k: param_text(v) for k, v in rec["cell"]["params"].items() if k != "seed"}
         fixed_levels = rec["cell"].get("overrides", {}).get("levels")
         if "method" in params and "levels" not in params and fixed_levels is not None:
             params["levels"] = fixed_levels  # a grid at one level count still tabulates as method × levels
