@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # GPU figures in one run (at most 5 minutes on one H200): the step-vs-FFT-bound benchmark, the scale table and a
-# `paper` preset training for as many epochs as fit in ~3 minutes, everything written under the folder $1.
+# `paper` preset training stopped after 140 s, everything written under the folder $1. On one H200 (torch
+# 2.11.0+cu130) the step benchmark took 10 s and the scale table 27 s of compute (benchmarks/results/
+# step_cuda_h200.json, scale_cuda_h200.json). The paper training must have the GPU to itself to give a time per
+# epoch: run alongside other GPU jobs it finished 411 of epoch 1's 1,688 steps in 140 s
+# (benchmarks/results/paper_train_cuda_h200.json).
 #
 #   bash benchmarks/gpu.sh OUT_DIR            # on a CUDA machine
 #   QUATON_GPU_SMOKE=1 bash benchmarks/gpu.sh OUT_DIR   # seconds-long check of the same steps (CPU is fine)
 #
 # Writes OUT_DIR/{env.txt, step.json, step.log, scale.json, scale.md, scale.log, paper_train.log,
 # paper_run/ (the run directory), paper_summary.json}. The paper-training time for 50 epochs in
-# paper_summary.json is an extrapolation from the measured epochs and says so.
+# paper_summary.json is an extrapolation from the measured epochs and says so; when no epoch completed it holds the
+# steps done in the unfinished epoch, the training seconds and the samples/s instead.
 set -uo pipefail
 OUT=${1:?usage: bash benchmarks/gpu.sh OUT_DIR}
 cd "$(dirname "$0")/.."
@@ -65,6 +70,11 @@ if ckpt.is_file():
     history = state["history"]
     summary["epochs_done"] = len(history)
     summary["history"] = history
+    summary["steps_done"] = int(state["step"])  # in the epoch the run stopped in
+    summary["training_elapsed_s"] = round(float(state["elapsed_s"]), 1)
+    if not history and state["step"]:
+        batch = int(state["config"]["batch_size"])
+        summary["samples_per_s"] = round(int(state["step"]) * batch / float(state["elapsed_s"]), 1)
     if history:
         per_epoch = history[-1]["time_s"] / len(history)
         summary["time_per_epoch_s"] = round(per_epoch, 2)

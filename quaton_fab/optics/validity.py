@@ -5,13 +5,16 @@ docs/VALIDITY.md): random 4-level IP-Dip relief patches (heights 0, 0.4, 0.7, 1.
 λ0 = 780 nm) against a rigorous solver (torcwa RCWA), TE/TM mean of the flux-weighted complex order error
 (:mod:`quaton_fab.crosscheck`), mean over the patches, per pixel pitch and model:
 
-* :data:`VALIDITY_MAP` (``benchmarks/results/validity_map_no_bottom_face.json``): the relief lit from inside an
-  endless base — the scalar models' own error (diffraction inside the relief, polarisation), which a better
-  model can reduce. ``train`` judges a geometry by it: inside the validated region when the model's
-  interpolated error (linear in pitch/λ0 between the measured pitches) is at most :data:`MAX_COMPLEX_ERROR`.
-* :data:`PLATE_MAP` (``benchmarks/results/validity_map.json``): the free-standing plate (air | base | relief |
-  air), as printed: the base's reflections (Fabry–Pérot, light trapped in the slab and re-emitted by the
-  periodic relief) add to the models' error a floor no reflection-free model removes; stated, not judged.
+* :data:`VALIDITY_MAP` (``benchmarks/results/validity_map_no_bottom_face.json``, 2 × 2-pixel patches; at 1.5, 2
+  and 3 µm ``benchmarks/results/validity_map_gpu.json``, 4 × 4-pixel patches sliced at the current reference, the
+  more representative measurement): the relief lit from inside an endless base — the scalar models' own error
+  (diffraction inside the relief, polarisation), which a better model can reduce. ``train`` judges a geometry by
+  it: inside the validated region when the model's interpolated error (linear in pitch/λ0 between the measured
+  pitches) is at most :data:`MAX_COMPLEX_ERROR`.
+* :data:`PLATE_MAP` (``benchmarks/results/validity_map.json``; at 2 µm ``validity_map_gpu_plate.json``, 4 × 4
+  pixels): the free-standing plate (air | base | relief | air), as printed: the base's reflections (Fabry–Pérot,
+  light trapped in the slab and re-emitted by the periodic relief) add to the models' error a floor no
+  reflection-free model removes; stated, not judged.
 
 The map was measured for one material and medium; other index contrasts are reported as unmapped, not judged.
 """
@@ -45,34 +48,36 @@ MAP_MATERIAL_INDEX = 1.543
 MAP_MEDIUM_INDEX = 1.0
 _INDEX_MATCH = 0.05
 #: pitch/λ0 → mean complex order error (TE/TM mean, over the patches) per model, relief lit from inside an
-#: endless base: benchmarks/results/validity_map_no_bottom_face.json (rounded to 3 decimals).
+#: endless base, rounded to 3 decimals: benchmarks/results/validity_map_no_bottom_face.json (2 × 2-pixel patches),
+#: except pitch/λ0 1.923, 2.564, 3.846 (1.5, 2, 3 µm): benchmarks/results/validity_map_gpu.json (4 × 4 pixels).
 VALIDITY_MAP: dict[str, tuple[tuple[float, float], ...]] = {
     "thin": (
-        (1.000, 0.549), (1.282, 0.395), (1.603, 0.654), (1.923, 0.444), (2.564, 0.324), (3.846, 0.253),
+        (1.000, 0.549), (1.282, 0.395), (1.603, 0.654), (1.923, 0.426), (2.564, 0.358), (3.846, 0.293),
     ),
     "multislice design rule": (
-        (1.000, 0.261), (1.282, 0.254), (1.603, 0.464), (1.923, 0.120), (2.564, 0.181), (3.846, 0.147),
+        (1.000, 0.261), (1.282, 0.254), (1.603, 0.464), (1.923, 0.221), (2.564, 0.199), (3.846, 0.166),
     ),
     "multislice in-material rule": (
-        (1.000, 0.210), (1.282, 0.250), (1.603, 0.467), (1.923, 0.108), (2.564, 0.179), (3.846, 0.131),
+        (1.000, 0.210), (1.282, 0.250), (1.603, 0.467), (1.923, 0.212), (2.564, 0.195), (3.846, 0.154),
     ),
     "wpm in-material rule": (
-        (1.000, 0.152), (1.282, 0.210), (1.603, 0.459), (1.923, 0.116), (2.564, 0.181), (3.846, 0.137),
+        (1.000, 0.152), (1.282, 0.210), (1.603, 0.459), (1.923, 0.194), (2.564, 0.193), (3.846, 0.158),
     ),
 }
-#: The same for the free-standing plate (air | 2 µm base | relief | air): benchmarks/results/validity_map.json.
+#: The same for the free-standing plate (air | 2 µm base | relief | air): benchmarks/results/validity_map.json,
+#: except pitch/λ0 2.564 (2 µm): benchmarks/results/validity_map_gpu_plate.json (4 × 4 pixels).
 PLATE_MAP: dict[str, tuple[tuple[float, float], ...]] = {
     "thin": (
-        (1.000, 0.501), (1.282, 0.375), (1.603, 0.663), (1.923, 0.491), (2.564, 0.372), (3.846, 0.297),
+        (1.000, 0.501), (1.282, 0.375), (1.603, 0.663), (1.923, 0.491), (2.564, 0.388), (3.846, 0.297),
     ),
     "multislice design rule": (
-        (1.000, 0.349), (1.282, 0.257), (1.603, 0.488), (1.923, 0.174), (2.564, 0.232), (3.846, 0.193),
+        (1.000, 0.349), (1.282, 0.257), (1.603, 0.488), (1.923, 0.174), (2.564, 0.247), (3.846, 0.193),
     ),
     "multislice in-material rule": (
-        (1.000, 0.306), (1.282, 0.254), (1.603, 0.492), (1.923, 0.176), (2.564, 0.236), (3.846, 0.183),
+        (1.000, 0.306), (1.282, 0.254), (1.603, 0.492), (1.923, 0.176), (2.564, 0.244), (3.846, 0.183),
     ),
     "wpm in-material rule": (
-        (1.000, 0.213), (1.282, 0.222), (1.603, 0.470), (1.923, 0.180), (2.564, 0.221), (3.846, 0.184),
+        (1.000, 0.213), (1.282, 0.222), (1.603, 0.470), (1.923, 0.180), (2.564, 0.237), (3.846, 0.184),
     ),
 }
 
