@@ -116,7 +116,8 @@ def map_model(relief: Relief | None, geometry: Geometry) -> str:
 def validity_warnings(geometry: Geometry, relief: Relief | None) -> list[str]:
     """Warnings (one line each) when the geometry lies outside the validated region of its mask model.
 
-    Empty when inside. Also logged (``logging.WARNING``). See the module docstring for the criterion.
+    Empty when inside. Logged at INFO only: the caller shows the lines (the CLI prints them once). See the module
+    docstring for the criterion.
     """
     model = map_model(relief, geometry)
     ratio = geometry.pitch_m / geometry.wavelength_m
@@ -142,5 +143,5 @@ def validity_warnings(geometry: Geometry, relief: Relief | None) -> list[str]:
                    f"≈ {error:.2f} (> {MAX_COMPLEX_ERROR:.2f}), outside its validated region; {where} "
                    "(docs/VALIDITY.md)")
     for line in out:
-        logger.warning(line)
+        logger.info(line)
     return out
