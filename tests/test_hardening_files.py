@@ -13,9 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from quaton_fab.cli.app import app
 from quaton_fab.design import Design
 from quaton_fab.errors import QuatonFabError, ResourceError
 from quaton_fab.fab.export import ExportOptions, export_design
@@ -24,24 +22,9 @@ from quaton_fab.fab.heights import LevelTable
 from quaton_fab.fab.sheet import read_fab_sheet
 from quaton_fab.fab.sheet_check import sheet_digest
 from quaton_fab.verification import read_back, verify_export
+from test_hardening import one_line_error, run  # the CLI helpers shared by the hardening tests
 
-runner = CliRunner()
 SAMPLE = Path(__file__).parent.parent / "sample_designs" / "rbc-qpi-psq-lt-8"
-
-
-def run(*args: object):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(result, *needles: str, code: int = 2) -> str:
-    assert result.exit_code == code, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    text = result.stderr.strip() if result.stderr else result.output.strip()
-    assert "Traceback" not in result.output
-    assert len(text.splitlines()) == 1, text
-    for needle in needles:
-        assert needle in text, text
-    return text
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from quaton_fab.sweep import parse_spec, read_spec, write_report
 from quaton_fab.sweep.cell import CELL_FILE, CELL_SCHEMA, read_cell_record, run_cell
 from quaton_fab.sweep.runner import SWEEP_FILE, SweepError, load_records, prepare_sweep_dir
 from quaton_fab.sweep.spec import MAX_CELLS, SpecError
+from test_hardening import one_line_error  # the CLI helpers shared by the hardening tests
 
 runner = CliRunner()
 
@@ -31,17 +32,6 @@ def write_spec(tmp_path: Path, text: str | bytes, name: str = "s.toml") -> Path:
     path = tmp_path / name
     path.write_bytes(text if isinstance(text, bytes) else text.encode())
     return path
-
-
-def one_line_error(result, *needles: str, code: int = 2) -> str:
-    assert result.exit_code == code, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    text = result.stderr.strip() if result.stderr else result.output.strip()
-    assert "Traceback" not in result.output
-    assert len(text.splitlines()) == 1, text
-    for needle in needles:
-        assert needle in text, text
-    return text
 
 
 def tree(folder: Path) -> dict[str, bytes | str]:
