@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from quaton_fab.fab.gds import read_gds_levels, write_gds
-from quaton_fab.fab.stl import read_stl_heights, write_stl
+from quaton_fab.fab.formats.gds import read_gds_levels, write_gds
+from quaton_fab.fab.formats.stl import read_stl_heights, write_stl
 
 H_2PI_M = 1.436e-6
 PITCH_M = 0.4e-6

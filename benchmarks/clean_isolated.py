@@ -1,4 +1,4 @@
-"""Write a copy of a design whose isolated pixels are majority-filtered (quaton_fab.fab.printability.clean_isolated).
+"""Copy a design with its isolated pixels majority-filtered (quaton_fab.printing.printability.clean_isolated).
 
 Usage: python benchmarks/clean_isolated.py SRC_DESIGN DST_DESIGN [--passes P] [--min-votes V]
 Then:  quaton-fab evaluate DST_DESIGN --fidelity reference   (and the same for SRC_DESIGN) to measure the cost.
@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from quaton_fab.design import Design
-from quaton_fab.fab.printability import clean_isolated, printability_report
+from quaton_fab.printing.printability import clean_isolated, printability_report
 
 
 def summary(report: dict) -> dict:

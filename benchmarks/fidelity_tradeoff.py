@@ -22,7 +22,7 @@ import torch
 
 from quaton_fab.design import Design
 from quaton_fab.training import Trainer, preset
-from quaton_fab.training.evaluate import reference_fidelity, simulate_design
+from quaton_fab.simulate import reference_fidelity, simulate_design
 
 RESULTS = Path(__file__).parent / "results" / "fidelity_tradeoff.json"
 

@@ -51,7 +51,7 @@ missing = [m for m in ("torch", "numpy", "typer", "rich", "matplotlib", "gdstk",
 if missing:
     sys.exit(f"missing Python packages: {', '.join(missing)} (pip install -e . in the checkout)")
 import torch
-from quaton_fab.training.evaluate import resolve_device
+from quaton_fab.simulate import resolve_device
 print("torch", torch.__version__, "device", resolve_device(sys.argv[1]),
       torch.cuda.get_device_name(0) if torch.cuda.is_available() else "")
 EOF

@@ -17,7 +17,7 @@ import trimesh
 
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportOptions, export_level_table
-from quaton_fab.fab.stl import write_stl
+from quaton_fab.fab.formats.stl import write_stl
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -37,7 +37,7 @@ from quaton_fab.data import Encoding
 from quaton_fab.design import Design
 from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.tasks import task_from_dict
-from quaton_fab.training.evaluate import Fidelity, default_relief, load_design_split, reference_fidelity
+from quaton_fab.simulate import Fidelity, default_relief, load_design_split, reference_fidelity
 
 RESULTS = Path(__file__).parent / "results" / "reference_convergence.json"
 SLICE_FRACTIONS = (1 / 4, 1 / 8, 1 / 16, 1 / 32)  #: of λ0

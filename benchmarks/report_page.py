@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from quaton_fab.fab.heights import level_table
-from quaton_fab.fab.materials import get_material
+from quaton_fab.printing.level_table import level_table
+from quaton_fab.printing.materials import get_material
 from quaton_fab.fab.report_html import block_size, write_design_report
 from quaton_fab.fab.sheet import build_fab_sheet
 

@@ -24,8 +24,8 @@ import torch
 
 from quaton_fab.design import Design
 from quaton_fab.sweep.runner import load_records
-from quaton_fab.training import simulate_design
-from quaton_fab.training.evaluate import reference_fidelity
+from quaton_fab.simulate import simulate_design
+from quaton_fab.simulate import reference_fidelity
 
 
 def main() -> None:

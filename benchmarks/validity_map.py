@@ -6,7 +6,8 @@ Each patch is one period of an endless plate; the transmitted orders of the scal
 multislice at the design sampling rule ⌈2·p·n_med/λ0⌉, multislice and the wave propagation method at the
 in-material rule ⌈2·p·n_mat/λ0⌉, all with the reference slicing) are compared with torcwa (RCWA) for TE and TM, with the
 metrics of
-:mod:`quaton_fab.crosscheck` (L1 of order efficiencies, flux-weighted complex order error, each model referenced
+:mod:`quaton_fab.analysis.crosscheck`
+(L1 of order efficiencies, flux-weighted complex order error, each model referenced
 to its own flat patch; TE/TM mean; TE vs TM). Patches are 2 × 2 pixels (periods 1.56–6 µm)
 and the harmonics M the largest propagating order + 2 (8 at 3 µm), sized for about 20 minutes on a loaded
 shared CPU; the Laurent-rule truncation error this leaves is stated in docs/VALIDITY.md.
@@ -29,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from quaton_fab.crosscheck import PatchSetup, in_material_rule, score_models, summarise
-from quaton_fab.fab.materials import get_material
+from quaton_fab.analysis.crosscheck import PatchSetup, in_material_rule, score_models, summarise
+from quaton_fab.printing.materials import get_material
 from quaton_fab.optics.network import rule_oversample
 from quaton_fab.optics.relief import Relief
 from quaton_fab.optics.rigorous import solver_name
-from quaton_fab.training.evaluate import reference_slicing
+from quaton_fab.simulate import reference_slicing
 
 ROOT = Path(__file__).resolve().parents[1]
 WAVELENGTH_M = 780e-9

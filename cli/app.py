@@ -392,7 +392,7 @@ def _launch_data_parallel(processes: int) -> NoReturn:
 
 def _vaccination(name: Optional[str], texts: dict[str, Optional[str]], pitch_m: float) -> Optional[dict[str, Any]]:
     """``--vaccinate NAME`` and ``--vaccinate-ERROR`` values → the config's ``vaccinate`` entry (None: plain)."""
-    from quaton_fab.tolerance import ToleranceError, parse_magnitude, vaccination_magnitudes
+    from quaton_fab.optics.perturbation import ToleranceError, parse_magnitude, vaccination_magnitudes
 
     given = {key: text for key, text in texts.items() if text is not None}
     if name is None and not given:
@@ -453,7 +453,7 @@ def _print_config(config: Any, network: Any) -> None:
         ("optimiser", f"Adam lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"),
     ]
     if config.vaccinate is not None:
-        from quaton_fab.tolerance import ERRORS
+        from quaton_fab.optics.perturbation import ERRORS
 
         mags = config.vaccinate["magnitudes"]
         rows.append(("vaccination", f"set {config.vaccinate['set'] or '(custom)'}: " + ", ".join(
@@ -483,7 +483,7 @@ def _print_metrics(design: Any) -> None:
 
 def _print_reference_gap(design: Any, samples: int, device: str) -> None:
     """The design metric next to the printed-object reference on ``samples`` test samples, and the gap."""
-    from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
+    from quaton_fab.simulate import design_fidelity, reference_fidelity
     from quaton_fab.training.reference_gap import reference_gap
 
     from .progress import eval_progress
@@ -523,8 +523,8 @@ def evaluate(
     import dataclasses
 
     from quaton_fab.design import Design
-    from quaton_fab.training import simulate_design
-    from quaton_fab.training.evaluate import (
+    from quaton_fab.simulate import simulate_design
+    from quaton_fab.simulate import (
         Fidelity,
         default_relief,
         design_fidelity,
@@ -655,7 +655,7 @@ def materials(
     wavelength: Annotated[Optional[str], typer.Option(help="Show n and the 2π height at this wavelength, e.g. 633nm.")] = None,
 ) -> None:
     """The material table: dispersion model, index, validity range and source of every entry."""
-    from quaton_fab.fab.materials import material_table
+    from quaton_fab.printing.materials import material_table
 
     wl = length(wavelength, "--wavelength")
     rows = material_table(wl)
@@ -784,7 +784,7 @@ def verify(
     and when the reference is converged (a finer simulation on a subset agrees)."""
     from quaton_fab.design import Design
     from quaton_fab.fab.sheet import record_verification
-    from quaton_fab.verification import verify_export
+    from quaton_fab.analysis.verify import verify_export
 
     from .progress import eval_progress
 
@@ -859,7 +859,7 @@ class Criterion(str, Enum):
 
 def _magnitudes(name: str, text: Optional[str], pitch_m: float) -> list[float]:
     """A comma-separated magnitude list of one error (default: its literature default × 0.5, 1, 2)."""
-    from quaton_fab.tolerance import ERRORS, ToleranceError, parse_magnitude
+    from quaton_fab.optics.perturbation import ERRORS, ToleranceError, parse_magnitude
 
     if text is None:
         return [ERRORS[name].default * f for f in (0.5, 1.0, 2.0)]
@@ -903,9 +903,10 @@ def tolerance(
 
     from quaton_fab.design import Design
     from quaton_fab.fileio import atomic_write_bytes
-    from quaton_fab.tolerance import ERRORS, run_tolerance, tolerance_markdown, tolerance_sheet_entry
-    from quaton_fab.tolerance_figure import plot_tolerance
-    from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
+    from quaton_fab.optics.perturbation import ERRORS
+    from quaton_fab.analysis.tolerance import run_tolerance, tolerance_markdown, tolerance_sheet_entry
+    from quaton_fab.analysis.tolerance_figure import plot_tolerance
+    from quaton_fab.simulate import design_fidelity, reference_fidelity
 
     from .progress import eval_progress
 
@@ -934,7 +935,7 @@ def tolerance(
     sheet = None
     if export_dir is not None:  # check the export before minutes of simulation
         from quaton_fab.fab.sheet import read_fab_sheet
-        from quaton_fab.fab.sheet_check import check_sheet
+        from quaton_fab.analysis.sheet_check import check_sheet
 
         sheet = read_fab_sheet(export_dir)
         check_sheet(sheet, design, export_dir)
@@ -1012,8 +1013,8 @@ def crosscheck(
     """Compare the mask models with a rigorous solver (RCWA) on periodic patches of the exported relief."""
     import shlex
 
-    from quaton_fab.crosscheck import crosscheck_export, sheet_entry
-    from quaton_fab.crosscheck_figure import plot_crosscheck
+    from quaton_fab.analysis.crosscheck import crosscheck_export, sheet_entry
+    from quaton_fab.analysis.crosscheck_figure import plot_crosscheck
     from quaton_fab.design import Design
     from quaton_fab.fab.sheet import record_crosscheck
 

@@ -8,7 +8,7 @@ bug in quaton-fab, numpy or torch — still shows as a bug with its traceback.
 
 from __future__ import annotations
 
-__all__ = ["QuatonFabError", "ResourceError"]
+__all__ = ["QuatonFabError", "ResourceError", "FabError"]
 
 
 class QuatonFabError(ValueError):
@@ -17,3 +17,7 @@ class QuatonFabError(ValueError):
 
 class ResourceError(QuatonFabError):
     """A request that would need more memory than this machine has (the message names the option)."""
+
+
+class FabError(QuatonFabError):
+    """A fabrication input or file that cannot be used (bad material, height, file, export …); one-line message."""

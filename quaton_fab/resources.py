@@ -13,6 +13,9 @@ import os
 from typing import Any
 
 from quaton_fab.errors import ResourceError
+from quaton_fab.optics.propagation import auto_padding
+from quaton_fab.optics.relief import network_relief_grid
+import torch
 
 __all__ = [
     "MAX_EXPORT_LEVELS",
@@ -37,7 +40,7 @@ __all__ = [
 ]
 
 #: Largest level count a design can have: the GDSII/OASIS exporter puts level k on layer 1 + k, below the mark
-#: layer 100 (see :mod:`quaton_fab.fab.gds`), so levels 0..98 are the most it can write.
+#: layer 100 (see :mod:`quaton_fab.fab.formats.gds`), so levels 0..98 are the most it can write.
 MAX_EXPORT_LEVELS = 99
 #: Largest number of classes a classifier dataset may have (one detector region per class).
 MAX_CLASSES = 1000
@@ -114,7 +117,6 @@ def simulation_grid_px(
     padding: str | int = "auto",
 ) -> int:
     """Side (pixels) of the padded simulation grid of the longest hop (the propagator's padding rule)."""
-    from quaton_fab.optics.propagation import auto_padding
 
     pixels = neurons * oversample
     if padding == "auto":
@@ -159,7 +161,6 @@ def training_memory_parts(
     if relief is None:
         kept = (layers + 1) * hop
     else:
-        from quaton_fab.optics.relief import network_relief_grid
 
         slices, relief_side = network_relief_grid(relief, config.neurons * oversample, config.pitch_m / oversample)
         mask = slices * float(relief_side) ** 2
@@ -203,7 +204,6 @@ def resolve_recompute(config: Any, device: Any = None, oversample: int | None = 
 def _budget_bytes(device: Any) -> int | None:
     """Memory available for a run on ``device``: the GPU's free memory, else this machine's available RAM."""
     if device is not None and getattr(device, "type", "cpu") == "cuda":
-        import torch
 
         return int(torch.cuda.mem_get_info(device)[0])
     return available_memory_bytes()

@@ -12,6 +12,7 @@ exchange light: warned about.
 """
 
 from __future__ import annotations
+from quaton_fab.units import format_length
 
 __all__ = ["MIN_WAVELENGTH_M", "MAX_WAVELENGTH_M", "geometry_problems"]
 
@@ -25,7 +26,6 @@ WARN_CONNECTIVITY = 0.1
 
 
 def _len(value_m: float) -> str:
-    from quaton_fab.units import format_length
 
     return format_length(value_m)
 

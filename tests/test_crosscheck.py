@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import test_relief_rcwa as oracle
 from quaton_fab.cli.app import app
-from quaton_fab.crosscheck import (
+from quaton_fab.analysis.crosscheck import (
     PatchSetup,
     cut_patches,
     in_material_rule,
@@ -28,9 +28,9 @@ from quaton_fab.crosscheck import (
 )
 from quaton_fab.design import Design
 from quaton_fab.fab.sheet import read_fab_sheet
-from quaton_fab.fab.sheet_check import check_sheet
+from quaton_fab.analysis.sheet_check import check_sheet
 from quaton_fab.optics.relief import Relief
-from quaton_fab.verification import verify_export
+from quaton_fab.analysis.verify import verify_export
 from quaton_fab.optics.rigorous import RigorousError, propagating_orders, solve_patch, solver_wavelength_m
 
 LAM = 780e-9

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from quaton_fab.cli.app import app
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportError, ExportOptions, export_design, export_level_table
-from quaton_fab.fab.printer import SLICING_CONVENTION
+from quaton_fab.printing.printer import SLICING_CONVENTION
 
 # A design on exact heights (not on the 100 nm grid): what the printer grid has to snap.
 SAMPLE = Path(__file__).parent / "data" / "mnist-exact-heights"

@@ -6,7 +6,7 @@ import gdstk
 import numpy as np
 import pytest
 
-from quaton_fab.fab.gds import GdsError, level_layer_names, read_gds_levels, write_gds
+from quaton_fab.fab.formats.gds import GdsError, level_layer_names, read_gds_levels, write_gds
 
 PITCH_M = 0.4e-6
 HEIGHTS_M = np.arange(4) * 0.2e-6

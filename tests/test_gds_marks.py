@@ -5,7 +5,7 @@ import gdstk
 import numpy as np
 import pytest
 
-from quaton_fab.fab.gds import MARK_LAYER, write_gds
+from quaton_fab.fab.formats.gds import MARK_LAYER, write_gds
 
 
 def _marks(path):

@@ -11,10 +11,10 @@ from trimesh.intersections import mesh_plane
 
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportOptions, export_design, read_gwl_stack
-from quaton_fab.fab.gwl import GwlError, mask_columns, rasterise_tops, read_gwl, stack_columns, write_gwl
-from quaton_fab.fab.printer import get_profile
-from quaton_fab.fab.stack import plan_stack
-from quaton_fab.fab.stl import SADDLE_OFFSET_UM, write_stl
+from quaton_fab.fab.formats.gwl import GwlError, mask_columns, rasterise_tops, read_gwl, stack_columns, write_gwl
+from quaton_fab.printing.printer import get_profile
+from quaton_fab.fab.formats.stack import plan_stack
+from quaton_fab.fab.formats.stl import SADDLE_OFFSET_UM, write_stl
 
 PITCH_M = 0.78e-6
 BASE_M = 2e-6

@@ -22,11 +22,11 @@ from typer.testing import CliRunner
 from quaton_fab.cli.app import app
 from quaton_fab.design import Design
 from quaton_fab.errors import QuatonFabError, ResourceError
-from quaton_fab.fab import stl as stl_io
+from quaton_fab.fab.formats import stl as stl_io
 from quaton_fab.fab.export import ExportError, ExportOptions, export_design
-from quaton_fab.fab.sheet_check import sheet_digest
+from quaton_fab.fab.sheet import sheet_digest
 from quaton_fab.resources import check_memory
-from quaton_fab.verification import VerifyError, verify_export
+from quaton_fab.analysis.verify import VerifyError, verify_export
 
 runner = CliRunner()
 SAMPLE = Path(__file__).parent.parent / "sample_designs" / "rbc-qpi-psq-lt-8"
@@ -318,7 +318,7 @@ def test_group6_corrupted_png_and_checkpoint(tiny_run, design, tmp_path):
     (out / "mask_1_height.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(VerifyError, match="changed since export"):
         verify_export(design, out, samples=4, device="cpu")
-    from quaton_fab.fab.heightmap_png import HeightMapError, read_height_png
+    from quaton_fab.fab.formats.heightmap import HeightMapError, read_height_png
 
     with pytest.raises(HeightMapError, match="not a readable PNG"):
         read_height_png(out / "mask_1_height.png")
@@ -420,14 +420,14 @@ def test_every_error_class_derives_from_the_common_base():
     from quaton_fab.data.encoding import EncodingError
     from quaton_fab.data.errors import DataError
     from quaton_fab.design import DesignError
-    from quaton_fab.fab.errors import FabError
+    from quaton_fab.errors import FabError
     from quaton_fab.optics.propagation import OpticsError
     from quaton_fab.quant.levels import LevelSetError
     from quaton_fab.quant.quantizers import QuantizerError
     from quaton_fab.tasks.checks import TaskError
     from quaton_fab.tasks.ssim import SSIMError
     from quaton_fab.training.config import ConfigError
-    from quaton_fab.training.evaluate import DeviceError
+    from quaton_fab.simulate import DeviceError
     from quaton_fab.training.trainer import CheckpointError, TrainingDiverged
     from quaton_fab.units import UnitError
 

@@ -17,11 +17,11 @@ import pytest
 from quaton_fab.design import Design
 from quaton_fab.errors import QuatonFabError, ResourceError
 from quaton_fab.fab.export import ExportOptions, export_design
-from quaton_fab.fab.gwl import GwlError
-from quaton_fab.fab.heights import LevelTable
+from quaton_fab.fab.formats.gwl import GwlError
+from quaton_fab.printing.level_table import LevelTable
 from quaton_fab.fab.sheet import read_fab_sheet
-from quaton_fab.fab.sheet_check import sheet_digest
-from quaton_fab.verification import read_back, verify_export
+from quaton_fab.fab.sheet import sheet_digest
+from quaton_fab.analysis.verify import read_back, verify_export
 from test_hardening import one_line_error, run  # the CLI helpers shared by the hardening tests
 
 SAMPLE = Path(__file__).parent.parent / "sample_designs" / "rbc-qpi-psq-lt-8"
@@ -234,7 +234,7 @@ def test_group6_materials_refuses_a_wavelength_that_is_not_optical():
 def test_group6_tolerance_on_a_full_disk_leaves_no_partial_set(tmp_path, monkeypatch):
     import errno
 
-    from quaton_fab import tolerance_figure
+    from quaton_fab.analysis import tolerance_figure
 
     def full(result, path, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))

@@ -27,10 +27,11 @@ from quaton_fab.cli.app import app
 from quaton_fab.design import Design
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.fab.export import ExportOptions, export_design
-from quaton_fab.fab.heights import LevelTable
+from quaton_fab.printing.level_table import LevelTable
 from quaton_fab.fab.sheet import read_fab_sheet
-from quaton_fab.fab.sheet_check import check_sheet, sheet_digest
-from quaton_fab.verification import read_back
+from quaton_fab.analysis.sheet_check import check_sheet
+from quaton_fab.fab.sheet import sheet_digest
+from quaton_fab.analysis.verify import read_back
 
 runner = CliRunner()
 SAMPLE = Path(__file__).parent.parent / "sample_designs" / "rbc-qpi-psq-lt-8"

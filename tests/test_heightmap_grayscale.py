@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from quaton_fab.fab.heightmap_png import (
+from quaton_fab.fab.formats.heightmap import (
     HeightMapError,
     level_greys,
     read_height_bmp,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from quaton_fab.fab.heightmap_png import (
+from quaton_fab.fab.formats.heightmap import (
     HeightMapError,
     choose_scale_nm,
     read_height_png,

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from quaton_fab.fab.heights import (
+from quaton_fab.printing.level_table import (
     HeightError,
     LevelTable,
     heights_to_levels,
@@ -14,7 +14,7 @@ from quaton_fab.fab.heights import (
     level_table,
     printable_phases,
 )
-from quaton_fab.fab.materials import Material, parse_medium
+from quaton_fab.printing.materials import Material, parse_medium
 
 PI = math.pi
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from quaton_fab.fab.materials import (
+from quaton_fab.printing.materials import (
     MATERIALS,
     Material,
     MaterialError,
@@ -97,7 +97,7 @@ def test_custom_index():
 def test_out_of_range_is_logged_and_reported(caplog):
     mat = get_material("IP-Dip")
     assert not mat.in_range(10e-6)
-    with caplog.at_level(logging.INFO, logger="quaton_fab.fab.materials"):
+    with caplog.at_level(logging.INFO, logger="quaton_fab.printing.materials"):
         n = mat.index(10e-6)
     assert math.isfinite(n)
     assert any("outside the validity range" in r.getMessage() for r in caplog.records)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from quaton_fab.fab.printability import (
+from quaton_fab.printing.printability import (
     PrintabilityError,
     clean_isolated,
     diagonal_only_contacts,

@@ -16,8 +16,8 @@ from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportOptions, export_design
 from quaton_fab.training import Trainer, preset
 from quaton_fab.training.config import ConfigError
-from quaton_fab.training.evaluate import design_fidelity, reference_fidelity, simulate_design
-from quaton_fab.verification import verify_export
+from quaton_fab.simulate import design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.analysis.verify import verify_export
 
 runner = CliRunner()
 

@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from quaton_fab.fab.printer import get_profile
-from quaton_fab.fab.printjob import PrintJobError, estimate_print, mask_volume_um3
+from quaton_fab.printing.printer import get_profile
+from quaton_fab.printing.printjob import PrintJobError, estimate_print, mask_volume_um3
 
 
 def test_volume_by_hand():

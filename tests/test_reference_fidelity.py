@@ -14,14 +14,9 @@ from quaton_fab.cli.app import app
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportOptions, export_design
 from quaton_fab.training import Trainer, preset
-from quaton_fab.training.convergence import probe_fidelity, run_probe
-from quaton_fab.training.evaluate import (
-    REFERENCE_SLICE_FRACTION,
-    Fidelity,
-    reference_fidelity,
-    reference_oversample,
-)
-from quaton_fab.verification import verify_export
+from quaton_fab.analysis.convergence import probe_fidelity, run_probe
+from quaton_fab.simulate import REFERENCE_SLICE_FRACTION, Fidelity, reference_fidelity, reference_oversample
+from quaton_fab.analysis.verify import verify_export
 
 runner = CliRunner()
 SAMPLE = Path(__file__).parent.parent / "sample_designs" / "mnist-psq-lt-4"

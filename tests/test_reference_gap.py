@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from quaton_fab.cli.app import app
 from quaton_fab.design import Design
-from quaton_fab.training.evaluate import design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.simulate import design_fidelity, reference_fidelity, simulate_design
 from quaton_fab.training.reference_gap import reference_gap
 
 runner = CliRunner()

@@ -14,8 +14,8 @@ import pytest
 
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportOptions, export_design
-from quaton_fab.fab.heights import level_table
-from quaton_fab.fab.materials import get_material
+from quaton_fab.printing.level_table import level_table
+from quaton_fab.printing.materials import get_material
 from quaton_fab.fab.report_html import (
     REPORT_NAME,
     ReportError,
@@ -28,9 +28,9 @@ from quaton_fab.fab.report_html import (
     write_design_report,
 )
 from quaton_fab.fab.sheet import build_fab_sheet, read_fab_sheet, record_tolerance, write_fab_sheet
-from quaton_fab.fab.sheet_check import check_sheet
+from quaton_fab.analysis.sheet_check import check_sheet
 from quaton_fab.html_page import read_page_data
-from quaton_fab.verification import verify_export
+from quaton_fab.analysis.verify import verify_export
 
 SAMPLE = Path(__file__).parent.parent / "sample_designs" / "mnist-psq-lt-4"
 NUM = re.compile(r'<span class="num" data-key="([^"]+)" data-value="([^"]+)" data-scale="([^"]+)" '

@@ -9,7 +9,7 @@ import pytest
 
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportOptions, export_design
-from quaton_fab.verification import verify_export
+from quaton_fab.analysis.verify import verify_export
 
 SAMPLES = sorted(p.parent for p in (Path(__file__).parent.parent / "sample_designs").glob("*/design.json"))
 

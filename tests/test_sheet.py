@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from quaton_fab.fab.heights import LevelTable, level_table
+from quaton_fab.printing.level_table import LevelTable, level_table
 from quaton_fab.fab.sheet import (
     SheetError,
     build_fab_sheet,

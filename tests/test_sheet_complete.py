@@ -12,11 +12,11 @@ import pytest
 
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportOptions, export_design
-from quaton_fab.fab.heights import level_table
-from quaton_fab.fab.printability import isolated_pixels
+from quaton_fab.printing.level_table import level_table
+from quaton_fab.printing.printability import isolated_pixels
 from quaton_fab.fab.sheet import build_fab_sheet, read_fab_sheet, record_verification, render_fab_sheet_md
-from quaton_fab.fab.sheet_check import check_sheet
-from quaton_fab.verification import read_back
+from quaton_fab.analysis.sheet_check import check_sheet
+from quaton_fab.analysis.verify import read_back
 
 # The previous sample design (exact, evenly spaced heights): the hand-computed greys and volumes below assume it.
 SAMPLE = Path(__file__).parent / "data" / "mnist-exact-heights"
@@ -162,7 +162,7 @@ def test_keys_added_by_other_exporters_are_rendered():
 
 
 def test_the_verify_result_is_recorded_and_rendered(export):
-    from quaton_fab.verification import VerifyReport, VerifyRow
+    from quaton_fab.analysis.verify import VerifyReport, VerifyRow
 
     out, _ = export
     report = VerifyReport(metric_name="accuracy", design_metric=0.9026, reported_metric=0.9026,
@@ -182,7 +182,8 @@ def test_the_verify_result_is_recorded_and_rendered(export):
 def test_an_edited_bmp_scale_is_refused_even_with_a_fresh_hash(design, tmp_path):
     import json
 
-    from quaton_fab.fab.sheet_check import SHEET_HASH_KEY, VerifyError, sheet_digest
+    from quaton_fab.fab.sheet import SHEET_HASH_KEY, sheet_digest
+    from quaton_fab.analysis.sheet_check import VerifyError
 
     out = tmp_path / "e"
     export_design(design, out, ExportOptions(formats=("bmp",)))

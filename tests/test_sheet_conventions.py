@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 from stl import mesh as stl_mesh
 
-from quaton_fab.fab.gds import write_gds
-from quaton_fab.fab.heightmap_png import write_height_bmp, write_height_png
-from quaton_fab.fab.heights import level_table
+from quaton_fab.fab.formats.gds import write_gds
+from quaton_fab.fab.formats.heightmap import write_height_bmp, write_height_png
+from quaton_fab.printing.level_table import level_table
 from quaton_fab.fab.sheet import build_fab_sheet, conventions, pixel_square_um, render_fab_sheet_md
-from quaton_fab.fab.stl import write_stl
+from quaton_fab.fab.formats.stl import write_stl
 from quaton_fab.optics.relief import Relief
 
 N, PITCH_M, BASE_M = 3, 1.5e-6, 2e-6

@@ -7,8 +7,8 @@ import pytest
 import trimesh
 from stl import mesh as stl_mesh
 
-from quaton_fab.fab.stack import SPAN_RATIO, read_stack_heights, stack_layout, write_stack_stl
-from quaton_fab.fab.stl import StlError
+from quaton_fab.fab.formats.stack import SPAN_RATIO, read_stack_heights, stack_layout, write_stack_stl
+from quaton_fab.fab.formats.stl import StlError
 
 PITCH_M = 0.8e-6
 BASE_M = 2e-6

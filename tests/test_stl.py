@@ -7,8 +7,8 @@ import pytest
 import trimesh
 from stl import mesh as stl_mesh
 
-from quaton_fab.fab import stl as stl_module
-from quaton_fab.fab.stl import StlError, height_field_mesh, read_stl_heights, write_stl
+from quaton_fab.fab.formats import stl as stl_module
+from quaton_fab.fab.formats.stl import StlError, height_field_mesh, read_stl_heights, write_stl
 
 PITCH_M = 0.4e-6
 BASE_M = 2e-6

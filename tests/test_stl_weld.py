@@ -5,7 +5,7 @@ import pytest
 import trimesh
 from stl import mesh as stl_mesh
 
-from quaton_fab.fab.stl import WELD_TOLERANCE_UM, height_field_mesh, read_stl_heights, write_stl
+from quaton_fab.fab.formats.stl import WELD_TOLERANCE_UM, height_field_mesh, read_stl_heights, write_stl
 
 PITCH_M = 0.78e-6
 BASE_M = 2e-6

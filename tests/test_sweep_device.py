@@ -12,7 +12,7 @@ from quaton_fab.cli.app import app
 from quaton_fab.sweep import parse_spec, run_sweep
 from quaton_fab.sweep.cell import read_cell_record, run_cell
 from quaton_fab.sweep.runner import SweepError
-from quaton_fab.training import DeviceError
+from quaton_fab.simulate import DeviceError
 
 TOML = """
 name = "d"

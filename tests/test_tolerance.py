@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from quaton_fab.cli.app import app
 from quaton_fab.optics.network import DiffractiveNetwork
-from quaton_fab.tolerance import (
+from quaton_fab.optics.perturbation import (
     ERRORS,
     ErrorMagnitudes,
     PerturbationDraw,
@@ -26,14 +26,13 @@ from quaton_fab.tolerance import (
     perturb_heights,
     perturbed_forward,
     rotate_relief,
-    run_tolerance,
     shift_relief,
-    tolerance_sheet_entry,
     trial_generator,
     vaccination_magnitudes,
 )
+from quaton_fab.analysis.tolerance import run_tolerance, tolerance_sheet_entry
 from quaton_fab.training import Trainer, preset
-from quaton_fab.training.evaluate import design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.simulate import design_fidelity, reference_fidelity, simulate_design
 
 runner = CliRunner()
 L, N = 3, 20
@@ -173,7 +172,7 @@ def test_height_noise_is_per_printed_pixel_and_zero_mean(design):
 def test_heights_above_the_relief_top_get_extra_slices(design):
     d, _ = design
     draw = nominal_draw(height_noise_m=np.full((L, N, N), 0.3e-6))
-    from quaton_fab.tolerance import perturbed_relief
+    from quaton_fab.optics.perturbation import perturbed_relief
 
     relief = perturbed_relief(d.relief, draw, d.relief.top_m + 0.3e-6)
     assert relief.top_m >= d.relief.top_m + 0.3e-6 - 1e-15
@@ -237,7 +236,7 @@ def test_monte_carlo_is_deterministic_for_a_seed(design):
 
 
 def test_limits_pick_the_largest_magnitude_before_the_first_failure():
-    from quaton_fab.tolerance import ToleranceRun
+    from quaton_fab.analysis.tolerance import ToleranceRun
 
     rows = [{"error": "shift", "magnitude": m, "within": ok} for m, ok in ((0.25, True), (0.5, True), (1.0, False))]
     rows += [{"error": "blur", "magnitude": m, "within": ok} for m, ok in ((85, False), (170, True))]
@@ -305,7 +304,7 @@ def test_cli_refuses_nonsense_magnitudes(design, tmp_path):
 def test_cli_writes_table_figure_and_fab_sheet(design, tmp_path):
     from quaton_fab.design import Design
     from quaton_fab.fab.sheet import read_fab_sheet
-    from quaton_fab.fab.sheet_check import check_sheet
+    from quaton_fab.analysis.sheet_check import check_sheet
 
     _, path = design
     export = tmp_path / "export"

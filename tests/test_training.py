@@ -9,14 +9,8 @@ import pytest
 import torch
 
 from quaton_fab.design import Design, DesignError
-from quaton_fab.training import (
-    CheckpointError,
-    ConfigError,
-    Trainer,
-    TrainingInterrupted,
-    preset,
-    simulate_design,
-)
+from quaton_fab.training import CheckpointError, ConfigError, Trainer, TrainingInterrupted, preset
+from quaton_fab.simulate import simulate_design
 
 
 def tiny(**overrides):
@@ -131,7 +125,7 @@ def test_qpi_task_on_synthetic_cells(tmp_path):
 
 
 def test_fabrication_aware_level_set(tmp_path):
-    from quaton_fab.fab.heights import printable_phases
+    from quaton_fab.printing.level_table import printable_phases
     from quaton_fab.quant import LevelSet
 
     config = tiny(epochs=1, material="ip-dip", z_step_m=100e-9, wavelength_m=780e-9)
@@ -194,7 +188,8 @@ def test_every_preset_builds_with_every_method(tmp_path, name):
 
 
 def test_divergence_device_and_medium_errors_are_user_errors(tmp_path):
-    from quaton_fab.training import DeviceError, TrainingDiverged
+    from quaton_fab.simulate import DeviceError
+    from quaton_fab.training import TrainingDiverged
 
     with pytest.raises(ConfigError, match="too large"):
         tiny(lr=1e30)

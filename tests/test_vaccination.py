@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from quaton_fab.tolerance import VACCINATION_SETS, ErrorMagnitudes
+from quaton_fab.optics.perturbation import VACCINATION_SETS, ErrorMagnitudes
 from quaton_fab.training import ConfigError, Trainer, TrainConfig, preset
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from quaton_fab.design import Design
 from quaton_fab.fab.export import ExportError, ExportOptions, export_design
-from quaton_fab.verification import VerifyError, verify_export
+from quaton_fab.analysis.verify import VerifyError, verify_export
 
 SAMPLE = Path(__file__).parent.parent / "sample_designs" / "rbc-qpi-psq-lt-8"
 

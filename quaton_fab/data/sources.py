@@ -38,6 +38,9 @@ from .mnist import load_fashion_mnist, load_idx, load_mnist
 from .rbc import load_rbc
 from .splits import DatasetSplits, check_count
 from .synthetic import load_synthetic
+from .rbc import DEFAULT_SIZES as RBC_SIZES
+from .rbc import RBCConfig
+from .synthetic import DEFAULT_SIDE, DEFAULT_SIZES
 
 logger = logging.getLogger(__name__)
 
@@ -83,12 +86,9 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 #: intermediates of the generator included).
 def _generated_sizes(name: str) -> tuple[dict[str, int], int] | None:
     if name == "synthetic":
-        from .synthetic import DEFAULT_SIDE, DEFAULT_SIZES
 
         return DEFAULT_SIZES, DEFAULT_SIDE * DEFAULT_SIDE * 8 * 4
     if name == "rbc":
-        from .rbc import DEFAULT_SIZES as RBC_SIZES
-        from .rbc import RBCConfig
 
         cfg = RBCConfig()
         return RBC_SIZES, (cfg.side_px * cfg.supersample) ** 2 * 4 * 3

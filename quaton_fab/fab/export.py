@@ -11,7 +11,7 @@ export next to them. Existing files are never overwritten without ``force``.
 Files (``L`` masks, numbered from 1):
 
 * ``design.gds`` / ``design.oas`` — one cell per mask (``MASK_1``…), one layer per level, a ``TOP`` cell with
-  all masks side by side (see :mod:`quaton_fab.fab.gds` for the layer mapping);
+  all masks side by side (see :mod:`quaton_fab.fab.formats.gds` for the layer mapping);
 * ``mask_<l>.stl`` — one watertight height field per mask, binary STL in µm, base slab from z = 0;
 * ``stack.stl`` (with ``stack=True``) — all masks at the design spacings on spacers outside the aperture;
 * ``mask_<l>_height.png`` / ``.tif`` — 16-bit grayscale maps of the relief above the base slab (for grayscale
@@ -44,13 +44,13 @@ from typing import Any
 import numpy as np
 
 from quaton_fab.resources import check_print_grid
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 from quaton_fab.design import Design
-from quaton_fab.fab import gds as gds_io
-from quaton_fab.fab import gwl as gwl_io
-from quaton_fab.fab import stack as stack_io
-from quaton_fab.fab import stl as stl_io
-from quaton_fab.fab.heightmap_png import (
+from quaton_fab.fab.formats import gds as gds_io
+from quaton_fab.fab.formats import gwl as gwl_io
+from quaton_fab.fab.formats import stack as stack_io
+from quaton_fab.fab.formats import stl as stl_io
+from quaton_fab.fab.formats.heightmap import (
     level_greys,
     read_height_bmp,
     read_height_png,
@@ -59,22 +59,29 @@ from quaton_fab.fab.heightmap_png import (
     write_height_png,
     write_height_tiff,
 )
-from quaton_fab.fab.printability import printability_report
-from quaton_fab.fab.printjob import estimate_print
-from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, level_table
-from quaton_fab.fab.materials import get_material, parse_medium
-from quaton_fab.fab.printer import SLICING_CONVENTION, PrinterProfile, get_profile, grid_um, on_grid, slice_counts
+from quaton_fab.printing.printability import printability_report
+from quaton_fab.printing.printjob import estimate_print
+from quaton_fab.printing.level_table import HEIGHT_TOLERANCE_M, LevelTable, level_table
+from quaton_fab.printing.materials import get_material, parse_medium
+from quaton_fab.printing.printer import (
+    SLICING_CONVENTION,
+    PrinterProfile,
+    get_profile,
+    grid_um,
+    on_grid,
+    slice_counts,
+)
 from quaton_fab.fab.sheet import JSON_NAME as JSON_SHEET
 from quaton_fab.fab.sheet import MD_NAME as MD_SHEET
 from quaton_fab.fab.sheet import build_fab_sheet, file_entry, write_fab_sheet
 from quaton_fab.fab.report_html import REPORT_NAME, write_design_report
+from quaton_fab.printing.defaults import DEFAULT_MATERIAL
 
 __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FORMATS", "planned_files"]
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("stl", "gds", "oas", "png", "tiff", "png8", "bmp", "gwl")
-DEFAULT_MATERIAL = "ip-dip"
 
 
 class ExportError(FabError):
@@ -94,7 +101,7 @@ class ExportOptions:
         base_m: base slab thickness under every pixel (m, > 0; the STL needs it, the height maps do not show it);
             default: the base the design was trained through (relief model), else 2 µm.
         z_step_m: printer height step (m), the same thing as ``slicing_distance_m`` (kept as its older name).
-        printer: printer profile name (:mod:`quaton_fab.fab.printer`; default ``2pp-63x-ip-dip``): its slicing
+        printer: printer profile name (:mod:`quaton_fab.printing.printer`; default ``2pp-63x-ip-dip``): its slicing
             distance is the z-step every exported top (base included) is put on; ``grayscale`` keeps exact heights.
         slicing_distance_m, hatching_distance_m: overrides of the profile's slicing / hatching distance (m).
         stack: also write ``stack.stl`` with all masks at the design spacings.

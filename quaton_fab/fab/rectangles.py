@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 
 __all__ = ["Rectangles", "RectangleError", "label_rectangles", "mask_rectangles"]
 

@@ -31,7 +31,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from quaton_fab.fileio import atomic_write_bytes
-from quaton_fab.fab.printability import diagonal_contact_windows, isolated_pixels
+from quaton_fab.printing.printability import diagonal_contact_windows, isolated_pixels
 from quaton_fab.html_page import (
     PageError,
     asset_text,

@@ -15,17 +15,18 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from quaton_fab.bounded import load_json_file
 from quaton_fab.fileio import atomic_write_bytes
 from quaton_fab.validate import count, length_m
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 from quaton_fab._version import __version__
-from quaton_fab.fab.heights import LevelTable
+from quaton_fab.printing.level_table import LevelTable
 from quaton_fab.fab.report_html import refresh_report
+from quaton_fab.printing.printer import PrinterError, get_profile
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ SHEET_SCHEMA = "quaton-fab/fab-sheet"
 SHEET_VERSION = 1
 JSON_NAME = "fab_sheet.json"
 MD_NAME = "fab_sheet.md"
+#: The sheet's own hash entry: SHA-256 of the canonical JSON of every other entry (see :func:`sheet_digest`).
+SHEET_HASH_KEY = "sheet_sha256"
 
 
 class SheetError(FabError):
@@ -172,6 +175,20 @@ def _json_default(obj: object) -> object:
     raise TypeError(f"value of type {type(obj).__name__} is not JSON-serialisable")
 
 
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
+
+
+def sheet_digest(sheet: dict[str, Any]) -> str:
+    """SHA-256 (hex) of the sheet's canonical JSON without its ``sheet_sha256`` entry.
+
+    The sheet is first passed through a JSON round trip, so a dict holding numpy scalars and the same sheet read
+    back from ``fab_sheet.json`` give the same digest.
+    """
+    plain = json.loads(json.dumps({k: v for k, v in sheet.items() if k != SHEET_HASH_KEY}, default=_json_default))
+    return hashlib.sha256(_canonical(plain)).hexdigest()
+
+
 def _cell(value: object) -> str:
     """Markdown table cell text (pipes escaped, newlines flattened)."""
     return str(value).replace("|", "\\|").replace("\n", " ")
@@ -281,7 +298,6 @@ def _printer_section(lines: list[str], sheet: dict) -> None:
     printer = extra.get("printer")
     job = extra.get("printjob")
     if not printer and job:
-        from quaton_fab.fab.printer import PrinterError, get_profile
 
         try:
             printer = get_profile(job.get("profile")).to_dict()
@@ -664,7 +680,7 @@ def _tolerance_md(tol: Mapping[str, object] | None) -> list[str]:
 
 
 def record_tolerance(export_dir: str | os.PathLike, tolerance: Mapping[str, object]) -> dict[str, Path]:
-    """Store acceptance tolerances (``quaton_fab.tolerance.tolerance_sheet_entry``) in the export's fab sheet."""
+    """Store acceptance tolerances (``analysis.tolerance.tolerance_sheet_entry``) in the export's fab sheet."""
     sheet = read_fab_sheet(export_dir)
     sheet["tolerance"] = dict(tolerance)
     return write_fab_sheet(export_dir, sheet)
@@ -686,7 +702,7 @@ def _crosscheck_md(cc: Mapping[str, object] | None) -> list[str]:
 
 
 def record_crosscheck(export_dir: str | os.PathLike, entry: Mapping[str, object]) -> dict[str, Path]:
-    """Store a rigorous cross-check (``quaton_fab.crosscheck.sheet_entry``) in the export's fab sheet."""
+    """Store a rigorous cross-check (``quaton_fab.analysis.crosscheck.sheet_entry``) in the export's fab sheet."""
     sheet = read_fab_sheet(export_dir)
     sheet["crosscheck"] = dict(entry)
     return write_fab_sheet(export_dir, sheet)
@@ -734,8 +750,6 @@ def write_fab_sheet(out_dir: str | os.PathLike, sheet: dict) -> dict[str, Path]:
         text = json.dumps(sheet, indent=2, allow_nan=False, default=_json_default)
     except (TypeError, ValueError) as exc:
         raise SheetError(f"fab sheet is not JSON-serialisable: {exc}") from None
-    from quaton_fab.fab.sheet_check import SHEET_HASH_KEY, sheet_digest
-
     refresh_report(out, sheet)  # the report shows what the sheet now holds; its listed size and hash follow
     sheet[SHEET_HASH_KEY] = sheet_digest(sheet)  # verify checks the sheet against it
     text = json.dumps(sheet, indent=2, allow_nan=False, default=_json_default)

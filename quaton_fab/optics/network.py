@@ -300,7 +300,7 @@ class DiffractiveNetwork(nn.Module):
             heights_m: relief model only: optional relief heights (m) above the base, replacing the heights
                 derived from the phases: ``(L, N, N)`` per neuron (re-simulating heights read back from files) or
                 ``(L, N·s, N·s)`` per simulation pixel (a relief perturbed below the pixel scale, e.g. shifted
-                or rounded; see :mod:`quaton_fab.tolerance`).
+                or rounded; see :mod:`quaton_fab.analysis.tolerance`).
         """
         g = self.geometry
         grid = (g.sim_pixels, g.sim_pixels)

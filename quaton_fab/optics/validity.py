@@ -3,7 +3,7 @@
 The tables are the output of ``benchmarks/validity_map.py`` (the commands and conditions are in
 docs/VALIDITY.md): random 4-level IP-Dip relief patches (heights 0, 0.4, 0.7, 1.1 µm on a 2 µm base, in air,
 λ0 = 780 nm) against a rigorous solver (torcwa RCWA), TE/TM mean of the flux-weighted complex order error
-(:mod:`quaton_fab.crosscheck`), mean over the patches, per pixel pitch and model:
+(:mod:`quaton_fab.analysis.crosscheck`), mean over the patches, per pixel pitch and model:
 
 * :data:`VALIDITY_MAP` (``benchmarks/results/validity_map_no_bottom_face.json``, 2 × 2-pixel patches; at 1.5, 2
   and 3 µm ``benchmarks/results/validity_map_gpu.json``, 4 × 4-pixel patches sliced at the current reference, the

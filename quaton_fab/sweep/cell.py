@@ -24,6 +24,12 @@ from quaton_fab.bounded import load_json_file
 from quaton_fab.confine import ConfinementError, child, remove_own_files
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.sweep.spec import Cell
+from quaton_fab.design import Design
+from quaton_fab.simulate import design_fidelity, reference_fidelity
+from quaton_fab.simulate import simulate_design
+from quaton_fab.training import Trainer, TrainingInterrupted
+from quaton_fab.training.run import save_run
+import torch
 
 logger = logging.getLogger(__name__)
 
@@ -193,12 +199,7 @@ def run_cell(
         The record, with ``status`` ``done``, ``interrupted`` (a checkpoint was saved; run again to resume)
         or ``failed`` (``error`` holds one line).
     """
-    import torch
 
-    from quaton_fab.design import Design
-    from quaton_fab.training import Trainer, TrainingInterrupted, simulate_design
-    from quaton_fab.training.evaluate import design_fidelity, reference_fidelity
-    from quaton_fab.training.run import save_run
 
     cell = Cell(grid=cell_data["grid"], params=dict(cell_data["params"]), overrides=dict(cell_data["overrides"]),
                 preset=cell_data["preset"])

@@ -26,7 +26,7 @@ from quaton_fab.errors import QuatonFabError
 from quaton_fab.fileio import commit_set
 from quaton_fab.sweep.report_html import render_sweep_page
 from quaton_fab.sweep.runner import SweepError, load_records
-from quaton_fab.training.evaluate import REFERENCE_SLICE_FRACTION
+from quaton_fab.simulate import REFERENCE_SLICE_FRACTION
 
 #: Method order of the QuATON study (others follow alphabetically).
 METHOD_ORDER = ("fp", "pq", "ste", "gs", "psq", "psq-lt")

@@ -31,7 +31,7 @@ from quaton_fab.confine import ConfinementError
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.sweep.cell import CellError, cell_dir, note_sigint, read_cell_record, read_status, run_cell
 from quaton_fab.sweep.spec import Cell, SweepSpec
-from quaton_fab.training.evaluate import resolve_device
+from quaton_fab.simulate import resolve_device
 
 logger = logging.getLogger(__name__)
 

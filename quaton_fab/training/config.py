@@ -13,15 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from quaton_fab.errors import QuatonFabError
+from quaton_fab.printing.defaults import DEFAULT_MATERIAL
+from quaton_fab.optics.perturbation import ErrorMagnitudes, ToleranceError
+from quaton_fab.quant import METHODS
+from quaton_fab.resources import MAX_EXPORT_LEVELS
+from quaton_fab.sanity import geometry_problems
 
-__all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS", "MODELS", "DEFAULT_MATERIAL"]
+__all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS", "MODELS",]
 
 TASKS = ("classify", "qpi")
 #: Mask models: "thin" (exp(iφ) in one plane) or "relief" (multislice through the printed relief).
 MODELS = ("thin", "relief")
 ORIENTATIONS = ("base-first", "relief-first")
-#: Material a relief-model run prints in when none is given.
-DEFAULT_MATERIAL = "ip-dip"
 #: Largest accepted learning rate (an Adam step of 10 rad already scrambles every phase).
 MAX_LR = 10.0
 #: "constant" (the lab's choice) or "cosine" (lr·½(1 + cos(π·t/T)) over all T optimisation steps).
@@ -101,7 +104,7 @@ class TrainConfig:
     device: str = "auto"
     threads: int | None = None
     #: Vaccinated training (None: plain): ``{"set": name or None, "magnitudes": {field: value}}``, the
-    #: fabrication errors of :mod:`quaton_fab.tolerance` drawn afresh for every training batch (seeded).
+    #: fabrication errors of :mod:`quaton_fab.analysis.tolerance` drawn afresh for every training batch (seeded).
     vaccinate: dict[str, Any] | None = None
     #: Relief model: recompute each mask's slices in the backward pass instead of storing them ("on"), never
     #: ("off"), or when the memory estimate of storing them exceeds half the memory available ("auto").
@@ -192,7 +195,6 @@ class TrainConfig:
             raise ConfigError(f"z_step must be a positive length, got {self.z_step_m!r}")
         if self.z_step_m is not None and self.material is None and self.model != "relief":
             raise ConfigError("z_step needs a material (--material) to convert heights to phases")
-        from quaton_fab.quant import METHODS
 
         if self.method not in METHODS:
             raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
@@ -203,7 +205,6 @@ class TrainConfig:
             raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
         if self.lr > MAX_LR:
             raise ConfigError(f"lr {self.lr} is too large (at most {MAX_LR}); the phases are in radians")
-        from quaton_fab.resources import MAX_EXPORT_LEVELS
 
         if self.levels > MAX_EXPORT_LEVELS:
             raise ConfigError(
@@ -224,7 +225,6 @@ class TrainConfig:
 
     def _validate_vaccination(self) -> None:
         """Vaccination settings: a mapping ``{"set", "magnitudes"}`` of valid magnitudes, relief model only."""
-        from quaton_fab.tolerance import ErrorMagnitudes, ToleranceError
 
         v = self.vaccinate
         if not isinstance(v, dict) or set(v) != {"set", "magnitudes"} or not isinstance(v["magnitudes"], dict):
@@ -238,7 +238,6 @@ class TrainConfig:
 
     def physics_problems(self) -> tuple[list[str], list[str]]:
         """(refusals, warnings) about the geometry's physics (see :mod:`quaton_fab.sanity`)."""
-        from quaton_fab.sanity import geometry_problems
 
         return geometry_problems(
             wavelength_m=self.wavelength_m, pitch_m=self.pitch_m, neurons=self.neurons, n_medium=self.n_medium,

@@ -1,6 +1,6 @@
 """The design-vs-reference gap: a design's metric in its own training model and as the printed object.
 
-Training may run coarser than the reference (:func:`~quaton_fab.training.evaluate.reference_fidelity`) when it
+Training may run coarser than the reference (:func:`~quaton_fab.simulate.reference_fidelity`) when it
 must; the gap then says how much of the design metric survives the converged simulation. Both metrics are
 computed on the same test samples, so the gap is paired (no sampling noise between the two).
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from quaton_fab.design import Design
-from quaton_fab.training.evaluate import design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.simulate import design_fidelity, reference_fidelity, simulate_design
 
 __all__ = ["ReferenceGap", "DEFAULT_GAP_SAMPLES", "reference_gap"]
 
@@ -27,7 +27,7 @@ class ReferenceGap:
     Attributes:
         metric_name: the primary metric. samples: test samples simulated (the design's test split drawn at that size).
         design_metric / reference_metric: the metric at each fidelity (fractions).
-        design / reference: :meth:`~quaton_fab.training.evaluate.Fidelity.identifier` of each fidelity.
+        design / reference: :meth:`~quaton_fab.simulate.Fidelity.identifier` of each fidelity.
         same_fidelity: True when the design was trained at the reference (the gap is zero by construction).
     """
 

@@ -14,7 +14,7 @@ from quaton_fab.design import Design
 from quaton_fab.fileio import atomic_write_bytes
 from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.training import figures
-from quaton_fab.training.evaluate import load_design_split
+from quaton_fab.simulate import load_design_split
 from quaton_fab.training.schedule_figure import plot_quantizer_history, schedule_series
 
 __all__ = ["write_metrics", "write_figures", "example_outputs", "FIGURE_NAMES", "planned_figures",

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from quaton_fab.optics.network import DiffractiveNetwork
-from quaton_fab.tolerance import PerturbationDraw, perturbed_forward
+from quaton_fab.optics.perturbation import PerturbationDraw, perturbed_forward
 
 __all__ = ["LossModule", "StepShare", "accumulate_gradients", "micro_batches", "split_share"]
 

@@ -39,11 +39,16 @@ from quaton_fab.quant import LevelSet, make_quantizer
 from quaton_fab.resources import check_training_memory, resolve_recompute
 from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
-from quaton_fab.tolerance import draw_perturbation, step_generator
+from quaton_fab.optics.perturbation import draw_perturbation, step_generator
 from quaton_fab.training.distributed import SINGLE, Distributed
-from quaton_fab.training.evaluate import evaluate_network, resolve_device
+from quaton_fab.simulate import evaluate_network, resolve_device
 from quaton_fab.training.param_groups import group_lr, optimizer_groups
 from quaton_fab.training.step import LossModule, accumulate_gradients, split_share
+from quaton_fab.optics.perturbation import ERRORS, PERTURBATION_MODEL
+from quaton_fab.optics.perturbation import ErrorMagnitudes
+from quaton_fab.printing.defaults import DEFAULT_BASE_M
+from quaton_fab.printing.level_table import level_table, printable_phases
+from quaton_fab.printing.materials import get_material, parse_medium
 
 __all__ = [
     "Trainer",
@@ -111,7 +116,6 @@ def resolve_n_medium(config: TrainConfig) -> float:
     """
     if config.medium is None:
         return config.n_medium
-    from quaton_fab.fab.materials import parse_medium
 
     n = parse_medium(config.medium, config.wavelength_m)[1]
     if config.n_medium != 1.0 and abs(config.n_medium - n) > 1e-9:
@@ -135,8 +139,6 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
         levels = LevelSet.uniform(config.levels)
     if config.effective_material is None:
         return levels, None
-    from quaton_fab.fab.heights import level_table, printable_phases
-    from quaton_fab.fab.materials import get_material, parse_medium
 
     material = get_material(config.effective_material)
     n_medium = resolve_n_medium(config)  # the medium light propagates in is the one around the masks
@@ -169,7 +171,6 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
 
 def resolve_base_m(config: TrainConfig) -> float:
     """Base slab thickness (m) of the printed masks: ``base_m``, else the fabrication default (2 µm)."""
-    from quaton_fab.fab.stl import DEFAULT_BASE_M
 
     return float(DEFAULT_BASE_M if config.base_m is None else config.base_m)
 
@@ -607,10 +608,9 @@ class Trainer:
 
 
 def vaccination_of(config: TrainConfig) -> Any:
-    """The :class:`~quaton_fab.tolerance.ErrorMagnitudes` a vaccinated run draws from, or None (plain run)."""
+    """The :class:`~quaton_fab.optics.perturbation.ErrorMagnitudes` a vaccinated run draws from, or None (plain run)."""
     if config.vaccinate is None:
         return None
-    from quaton_fab.tolerance import ErrorMagnitudes
 
     return ErrorMagnitudes.from_dict(config.vaccinate["magnitudes"])
 
@@ -619,7 +619,6 @@ def _vaccination_record(config: TrainConfig) -> dict[str, Any]:
     """Provenance of a vaccinated run for design.json (empty for a plain run, whose record is unchanged)."""
     if config.vaccinate is None:
         return {}
-    from quaton_fab.tolerance import ERRORS, PERTURBATION_MODEL
 
     mags = config.vaccinate["magnitudes"]
     return {"vaccination": {

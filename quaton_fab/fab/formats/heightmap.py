@@ -41,7 +41,7 @@ from PIL import Image, PngImagePlugin
 
 from quaton_fab.bounded import load_json_file, loads_json
 from quaton_fab.fileio import atomic_path
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 from quaton_fab._version import __version__
 
 logger = logging.getLogger(__name__)

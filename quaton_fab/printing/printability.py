@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 
 __all__ = [
     "PrintabilityError",

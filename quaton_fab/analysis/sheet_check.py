@@ -20,8 +20,6 @@ the physics, whoever recomputed the hash.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 from pathlib import Path, PurePosixPath
@@ -30,10 +28,13 @@ from typing import Any
 import numpy as np
 
 from quaton_fab.errors import QuatonFabError
+from quaton_fab.fab.sheet import SHEET_HASH_KEY, level_rows, sheet_digest
+from quaton_fab.fab.formats.heightmap import level_greys
+from quaton_fab.printing.level_table import LevelTable, level_table
+from quaton_fab.printing.materials import get_material
 
-__all__ = ["VerifyError", "SHEET_HASH_KEY", "sheet_digest", "check_sheet", "check_file_names"]
+__all__ = ["VerifyError", "check_sheet", "check_file_names"]
 
-SHEET_HASH_KEY = "sheet_sha256"
 #: Relative tolerance for numbers the sheet repeats from the design or the material table (JSON round trips
 #: floats exactly; this only absorbs a recomputation in another order).
 _REL = 1e-9
@@ -44,21 +45,6 @@ _MEDIUM_TOLERANCE = 1e-3
 class VerifyError(QuatonFabError):
     """An export directory that cannot be verified (no fab sheet, no files, wrong design, edited sheet)."""
 
-
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode()
-
-
-def sheet_digest(sheet: dict[str, Any]) -> str:
-    """SHA-256 (hex) of the sheet's canonical JSON without its ``sheet_sha256`` entry.
-
-    The sheet is first passed through a JSON round trip, so a dict holding numpy scalars and the same sheet read
-    back from ``fab_sheet.json`` give the same digest.
-    """
-    from quaton_fab.fab.sheet import _json_default
-
-    plain = json.loads(json.dumps({k: v for k, v in sheet.items() if k != SHEET_HASH_KEY}, default=_json_default))
-    return hashlib.sha256(_canonical(plain)).hexdigest()
 
 
 def check_file_names(files: Any, export_dir: str | os.PathLike[str]) -> None:
@@ -121,9 +107,6 @@ def check_sheet(sheet: dict[str, Any], design: Any, export_dir: str | os.PathLik
 
 
 def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
-    from quaton_fab.fab.heights import LevelTable, level_table
-    from quaton_fab.fab.materials import get_material
-    from quaton_fab.fab.sheet import level_rows
 
     g = design.geometry
 
@@ -171,7 +154,6 @@ def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
 
 def _check_grayscale(extra: dict[str, Any], heights_m: np.ndarray, mismatch: Any) -> None:
     """Grey scales and level greys recorded for the height maps must follow from the level heights."""
-    from quaton_fab.fab.heightmap_png import level_greys
 
     for fmt, info in (extra.get("grayscale") or {}).items():
         greys, scale_nm = level_greys(heights_m, int(info["bit_depth"]), full_scale=bool(info["full_scale"]),

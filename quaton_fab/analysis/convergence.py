@@ -1,6 +1,6 @@
 """Convergence probe of the printed-object reference: the same metric at a finer fidelity, on a subset.
 
-The reference fidelity (:func:`~quaton_fab.training.evaluate.reference_fidelity`) samples at the in-material
+The reference fidelity (:func:`~quaton_fab.simulate.reference_fidelity`) samples at the in-material
 rule and slices the relief at most λ0·REFERENCE_SLICE_FRACTION. Whether that is converged *for a given design*
 is checked by simulating ``samples`` test samples (the design's split drawn at that size) twice — at the
 reference and at a probe fidelity with twice the sampling (half the simulation pitch) and slices half as thick —
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from quaton_fab.design import Design
-from quaton_fab.training.evaluate import Fidelity, simulate_design
+from quaton_fab.simulate import Fidelity, simulate_design
 
 __all__ = ["DEFAULT_PROBE_SAMPLES", "ProbeResult", "probe_fidelity", "run_probe"]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quaton_fab.fab.errors import FabError
-from quaton_fab.fab.materials import Material, get_material
-from quaton_fab.fab.printer import slice_counts
+from quaton_fab.errors import FabError
+from quaton_fab.printing.materials import Material, get_material
+from quaton_fab.printing.printer import slice_counts
 from quaton_fab.optics.relief import Relief
 from quaton_fab.validate import length_m
 
@@ -207,7 +207,7 @@ def _contrast(mat: Material, wavelength_m: float, n_medium: float) -> tuple[floa
 def snap_to_step(height_m: np.ndarray, z_step_m: float) -> np.ndarray:
     """Round heights (m, any shape) to the nearest multiple of ``z_step_m`` (m), ties rounding up.
 
-    The tie rule is robust to float rounding (:func:`~quaton_fab.fab.printer.slice_counts`).
+    The tie rule is robust to float rounding (:func:`~quaton_fab.printing.printer.slice_counts`).
     """
     return slice_counts(height_m, z_step_m) * float(z_step_m)
 

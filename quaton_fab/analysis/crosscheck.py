@@ -1,7 +1,7 @@
 """Cross-check the scalar mask models against a rigorous solver on periodic patches of an exported relief.
 
 ``K`` patches of ``P × P`` relief pixels are cut (seeded, random mask and position) from the heights read back
-from an export's files (the readers of :mod:`quaton_fab.verification`), each taken as one period of an endless
+from an export's files (the readers of :mod:`quaton_fab.analysis.verify`), each taken as one period of an endless
 periodic plate with the fab sheet's material, base slab and medium. The transmitted orders at normal incidence
 are solved rigorously (:mod:`quaton_fab.optics.rigorous`, TE and TM) and by the scalar models on the same
 periodic patch, with no padding (periodic FFT propagation):
@@ -9,7 +9,7 @@ periodic patch, with no padding (periodic FFT propagation):
 * ``thin``: the phase screen ``exp(i·k0·(n_mat − n_med)·h)``, exact Fourier coefficients of its flat pixels;
 * ``multislice s=…``: :class:`~quaton_fab.optics.relief.ReliefPropagator` at the design's sampling (and the
   design's slicing) and at the reference: the in-material sampling rule ``s_ref = ⌈2·p·n_mat/λ0⌉`` with the
-  reference slicing of :func:`~quaton_fab.training.evaluate.reference_slicing`;
+  reference slicing of :func:`~quaton_fab.simulate.reference_slicing`;
 * ``wpm s=…``: the wave propagation method (:mod:`quaton_fab.optics.wpm`) at the reference sampling and slicing.
 
 Metrics over the propagating transmitted orders (per patch, then mean and worst over the patches):
@@ -44,15 +44,15 @@ import torch
 
 from quaton_fab.design import Design
 from quaton_fab.errors import QuatonFabError
-from quaton_fab.fab.heights import LevelTable, relief_from_table
+from quaton_fab.printing.level_table import LevelTable, relief_from_table
 from quaton_fab.fab.sheet import read_fab_sheet
-from quaton_fab.fab.sheet_check import check_sheet
+from quaton_fab.analysis.sheet_check import check_sheet
 from quaton_fab.optics.network import rule_oversample
 from quaton_fab.optics.relief import Relief, ReliefPropagator
 from quaton_fab.optics.rigorous import PatchOrders, propagating_orders, solve_patch, solver_name
 from quaton_fab.optics.wpm import WavePropagator
-from quaton_fab.training.evaluate import design_fidelity, reference_slicing, resolve_device
-from quaton_fab.verification import _simulation_heights, read_back
+from quaton_fab.simulate import design_fidelity, reference_slicing, resolve_device
+from quaton_fab.analysis.verify import _simulation_heights, read_back
 
 __all__ = [
     "CrosscheckError",

@@ -1,6 +1,6 @@
 """Figure of a tolerance Monte-Carlo: the metric against each error's magnitude (mean and 5th percentile).
 
-Takes the plain result dict of :meth:`quaton_fab.tolerance.ToleranceRun.to_dict`, writes one PNG with
+Takes the plain result dict of :meth:`quaton_fab.analysis.tolerance.ToleranceRun.to_dict`, writes one PNG with
 matplotlib's Agg backend to a temporary name and renames it.
 """
 

@@ -1,7 +1,7 @@
 """Figure of a rigorous cross-check: model error bars (mean and worst) and the solver's harmonic convergence.
 
 Takes the fab sheet's ``crosscheck`` entry and the convergence list of
-:class:`quaton_fab.crosscheck.CrosscheckResult`; writes one PNG with matplotlib's Agg backend to a temporary
+:class:`quaton_fab.analysis.crosscheck.CrosscheckResult`; writes one PNG with matplotlib's Agg backend to a temporary
 name and renames it.
 """
 

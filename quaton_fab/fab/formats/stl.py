@@ -4,7 +4,7 @@ Units and frame: coordinates in micrometres (float32), z = build direction, z = 
 A mask is a base slab from z = 0 to ``base`` plus one flat-topped column per pixel, whose top is
 at ``base + heights[i, j]``.
 
-Pixel convention (shared with :mod:`quaton_fab.fab.gds`): pixel (row i, col j) of an (N, N) map covers
+Pixel convention (shared with :mod:`quaton_fab.fab.formats.gds`): pixel (row i, col j) of an (N, N) map covers
 x in [j·p, (j+1)·p] and y in [(N-1-i)·p, (N-i)·p], so the origin is the mask's lower-left corner and
 the image is upright when viewed from above (+z), row 0 at the top.
 
@@ -50,15 +50,15 @@ import numpy as np
 from stl import mesh as stl_mesh
 
 from quaton_fab.fileio import atomic_path
-from quaton_fab.fab.errors import FabError
-from quaton_fab.fab.printer import grid_um, on_grid, slice_counts
+from quaton_fab.errors import FabError
+from quaton_fab.printing.printer import grid_um, on_grid, slice_counts
 from quaton_fab.fab.rectangles import label_rectangles
 from quaton_fab.validate import length_m
+from quaton_fab.printing.defaults import DEFAULT_BASE_M
 
 __all__ = [
     "StlError",
     "HeightFieldMesh",
-    "DEFAULT_BASE_M",
     "height_field_mesh",
     "write_stl",
     "read_stl_heights",
@@ -67,8 +67,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: Default base slab thickness (m) under every mask.
-DEFAULT_BASE_M = 2e-6
 
 _UM_PER_M = 1e6
 _CHUNK_TRIANGLES = 1 << 20
@@ -580,7 +578,7 @@ def tops_um(heights_m: np.ndarray, base_m: float, z_grid_m: float | None = None)
     """Pixel tops above the substrate (µm, float64, shape of ``heights_m``): base + height.
 
     With a slicing grid ``z_grid_m`` (m) every top must be a whole number k of slices (up to float rounding);
-    it is then computed once from the integer k (:func:`~quaton_fab.fab.printer.grid_um`), so a top of 24
+    it is then computed once from the integer k (:func:`~quaton_fab.printing.printer.grid_um`), so a top of 24
     slices of 100 nm is 2.4 exactly and its float32 is the float32 nearest to 2.4.
 
     Raises:

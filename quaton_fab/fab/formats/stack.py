@@ -1,6 +1,6 @@
 """The printable stack: all masks as plates on supports, written as ONE closed, manifold, non-self-intersecting solid.
 
-Frame (shared with :mod:`quaton_fab.fab.stl`): µm, z = build direction, z = 0 on the substrate, x = 0, y = 0 the
+Frame (shared with :mod:`quaton_fab.fab.formats.stl`): µm, z = build direction, z = 0 on the substrate, x = 0, y = 0 the
 aperture's lower-left corner. Mask l (0-based) is a plate whose slab spans z = l·P … l·P + base, with its relief
 on top, so consecutive relief planes are P apart (P = plate pitch = the design's spacing, measured between the
 tops of consecutive bases, exactly as the relief model simulates it). Mask 1 is at the bottom (light travels +z).
@@ -29,7 +29,7 @@ from typing import Sequence
 
 import numpy as np
 
-from quaton_fab.fab.stl import (
+from quaton_fab.fab.formats.stl import (
     HeightFieldMesh,
     StlError,
     _check_heights,

@@ -3,12 +3,12 @@
 For every exported format the files are read with their own libraries (gdstk for GDSII/OASIS, numpy-stl for
 STL, Pillow for PNG/TIFF/BMP) and the per-mask height map is rebuilt. Only the files listed in ``fab_sheet.json``
 are read, and each must still have the SHA-256 recorded there; the sheet itself is first checked against its
-own hash, the design and the material table (:func:`quaton_fab.fab.sheet_check.check_sheet`). GDS must
+own hash, the design and the material table (:func:`quaton_fab.analysis.sheet_check.check_sheet`). GDS must
 reproduce the level map exactly; STL heights must lie within 1 nm, PNG/TIFF within 1 nm or half a grey step.
 ``report.html`` is read like a file format too: its embedded level maps must equal the design's exactly and its
 level table the sheet's.
 
-The heights are then simulated at the **reference fidelity** (:func:`~quaton_fab.training.evaluate.
+The heights are then simulated at the **reference fidelity** (:func:`~quaton_fab.simulate.
 reference_fidelity`): the sampling rule taken inside the material, ``pitch/s ≤ λ0/(2·n_mat)`` (and never
 less than the design's own s), and the multislice model of the printed relief with the sheet's material, base
 slab and heights, sliced at most λ0·REFERENCE_SLICE_FRACTION. Three numbers come out:
@@ -21,7 +21,7 @@ Gap (a) files − design-as-printed isolates the export (material, base, z-step,
 design-as-printed − design isolates the model (sampling, relief) against the training model. The export passes
 only when the total (files − design) loses no more than the tolerance (0.5 accuracy points, 0.01 SSIM).
 
-A convergence probe (:mod:`quaton_fab.training.convergence`) then simulates the design as a printed object on
+A convergence probe (:mod:`quaton_fab.analysis.convergence`) then simulates the design as a printed object on
 a subset of the test samples at the reference and at twice its sampling with half its slices; when the two differ by
 more than the tolerance the reference is **not converged** and the export is not verified.
 """
@@ -38,19 +38,19 @@ from typing import Any
 import numpy as np
 
 from quaton_fab.design import Design
-from quaton_fab.fab import gds as gds_io
-from quaton_fab.fab import gwl as gwl_io
-from quaton_fab.fab import stack as stack_io
+from quaton_fab.fab.formats import gds as gds_io
+from quaton_fab.fab.formats import gwl as gwl_io
+from quaton_fab.fab.formats import stack as stack_io
 from quaton_fab.fab.export import read_gwl_stack
-from quaton_fab.fab import stl as stl_io
-from quaton_fab.fab.heightmap_png import read_height_bmp, read_height_png, read_height_tiff
-from quaton_fab.fab.heights import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
+from quaton_fab.fab.formats import stl as stl_io
+from quaton_fab.fab.formats.heightmap import read_height_bmp, read_height_png, read_height_tiff
+from quaton_fab.printing.level_table import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
 from quaton_fab.fab.report_html import REPORT_NAME, read_report
 from quaton_fab.fab.sheet import read_fab_sheet
-from quaton_fab.fab.sheet_check import VerifyError, check_sheet
+from quaton_fab.analysis.sheet_check import VerifyError, check_sheet
 from quaton_fab.optics.propagation import OpticsError
-from quaton_fab.training.convergence import DEFAULT_PROBE_SAMPLES, ProbeResult, run_probe
-from quaton_fab.training.evaluate import Fidelity, design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.analysis.convergence import DEFAULT_PROBE_SAMPLES, ProbeResult, run_probe
+from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 
 __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError", "DEFAULT_TOLERANCE"]
 

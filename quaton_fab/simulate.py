@@ -22,6 +22,9 @@ from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.network import DiffractiveNetwork, Geometry, rule_oversample
 from quaton_fab.optics.relief import Relief
 from quaton_fab.tasks import task_from_dict
+from quaton_fab.printing.defaults import DEFAULT_BASE_M
+from quaton_fab.printing.defaults import DEFAULT_MATERIAL
+from quaton_fab.printing.level_table import level_table, relief_from_table
 
 __all__ = [
     "evaluate_network",
@@ -222,9 +225,6 @@ def default_relief(design: Design, *, material: str | None = None, base_m: float
     ``material``/``base_m`` override; without a record the material is IP-Dip in the design's medium and the
     base the fabrication default (2 µm).
     """
-    from quaton_fab.fab.heights import level_table, relief_from_table
-    from quaton_fab.fab.stl import DEFAULT_BASE_M
-    from quaton_fab.training.config import DEFAULT_MATERIAL
 
     fab = design.fabrication or {}
     if design.relief is not None and material is None:

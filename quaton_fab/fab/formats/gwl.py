@@ -29,8 +29,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from quaton_fab.fab.errors import FabError
-from quaton_fab.fab.printer import PrinterProfile, grid_um, slice_counts
+from quaton_fab.errors import FabError
+from quaton_fab.printing.printer import PrinterProfile, grid_um, slice_counts
 from quaton_fab.fileio import atomic_path
 
 __all__ = [

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 
 
 class PrinterError(FabError):

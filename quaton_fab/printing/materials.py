@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 from quaton_fab.sanity import MAX_WAVELENGTH_M, MIN_WAVELENGTH_M
 
 logger = logging.getLogger(__name__)

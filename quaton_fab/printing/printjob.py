@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from quaton_fab.fab.errors import FabError
-from quaton_fab.fab.printer import PrinterProfile, get_profile
+from quaton_fab.errors import FabError
+from quaton_fab.printing.printer import PrinterProfile, get_profile
 
 __all__ = ["PrintJobError", "DEFAULT_SLICE_OVERHEAD_S", "MaskPrint", "PrintEstimate", "mask_volume_um3",
            "estimate_print"]

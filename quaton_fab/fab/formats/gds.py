@@ -18,7 +18,7 @@ File layout (library unit 1 µm, precision 1 nm, written with gdstk):
 OASIS files also carry layer names ``LVLkk_h=<height>um`` (gdstk ``Library.layer_names``); GDSII has
 no layer names, so the same mapping is returned in the stats for the fab sheet.
 
-Pixel convention (shared with :mod:`quaton_fab.fab.stl`): pixel (row i, col j) of an (N, N) map
+Pixel convention (shared with :mod:`quaton_fab.fab.formats.stl`): pixel (row i, col j) of an (N, N) map
 covers x in [j·p, (j+1)·p], y in [(N-1-i)·p, (N-i)·p]; the image is upright seen from above, row 0
 at the top. Lattice positions are rounded once to the 1 nm database grid (x = round(j·p / 1 nm)).
 """
@@ -36,7 +36,7 @@ import gdstk
 import numpy as np
 
 from quaton_fab.fileio import atomic_path
-from quaton_fab.fab.errors import FabError
+from quaton_fab.errors import FabError
 from quaton_fab.fab.rectangles import label_rectangles
 
 __all__ = ["GdsError", "MARK_LAYER", "LABEL_LAYER", "level_layer_names", "write_gds", "read_gds_levels"]
