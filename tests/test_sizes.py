@@ -47,7 +47,8 @@ def offenders(path: Path, root: Path = ROOT) -> list[str]:
 
 def test_modules_and_functions_keep_their_size():
     bad = [line for path in source_files() for line in offenders(path)]
-    assert not bad, f"{len(bad)} over the size norms (argue an exception with a 'Long:' docstring line):\n" + "\n".join(bad)
+    head = f"{len(bad)} over the size norms (argue an exception with a 'Long:' docstring line):"
+    assert not bad, "\n".join([head, *bad])
 
 
 def test_the_checker_sees_a_long_function_and_accepts_an_argued_one(tmp_path):
