@@ -12,7 +12,8 @@ import torch
 
 from quaton_fab.optics.relief import Relief
 from quaton_fab.quant import LevelSet, QuantizerError, make_quantizer
-from quaton_fab.quant.quantizers import psq_transfer, step_doubling
+from quaton_fab.quant.schedules import step_doubling
+from quaton_fab.quant.transfer import psq_transfer
 from quaton_fab.quant.schedules import kappa_for_k_delta, ramp_fraction, run_fraction, run_step_doubling
 from quaton_fab.training import Trainer, preset
 from quaton_fab.training.param_groups import group_lr, optimizer_groups

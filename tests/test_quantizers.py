@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from quaton_fab.quant import METHODS, LevelSet, QuantizerError, make_quantizer
-from quaton_fab.quant.quantizers import gumbel_softmax_st, level_offsets, psq_transfer
+from quaton_fab.quant.transfer import gumbel_softmax_st, level_offsets, psq_transfer
 
 TWO_PI = 2.0 * math.pi
 SHAPE = (6, 6)

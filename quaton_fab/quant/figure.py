@@ -19,7 +19,8 @@ from matplotlib.figure import Figure
 
 from quaton_fab.fileio import atomic_path
 from quaton_fab.quant.levels import TWO_PI, LevelSet
-from quaton_fab.quant.quantizers import QuantizerError, psq_transfer
+from quaton_fab.quant.settings import QuantizerError
+from quaton_fab.quant.transfer import psq_transfer
 
 logger = logging.getLogger(__name__)
 

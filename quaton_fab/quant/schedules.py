@@ -28,6 +28,9 @@ __all__ = [
     "run_step_doubling",
     "kappa_for_k_delta",
     "psq_lt_start_k_delta",
+    "geometric_ramp",
+    "geometric",
+    "step_doubling",
 ]
 
 #: ``"run"``: over the fraction of the run (default); ``"epoch"``: the lab's per-epoch form.
@@ -77,3 +80,27 @@ def psq_lt_start_k_delta(kappa_init: float, min_step_rad: float, epsilon: float,
     """PSQ-LT's starting sharpness ``k·Δ_min`` for κ₀ (the inverse of :func:`kappa_for_k_delta`)."""
     scale = 1.0 if relative else float(min_step_rad)
     return scale / (abs(kappa_init) + epsilon)
+
+
+def geometric_ramp(epoch: int, total_epochs: int, start: float, end: float, warmup: int = 0) -> float:
+    """Value of a geometric ramp from ``start`` to ``end`` over the epochs after ``warmup`` (dimensionless).
+
+    Epochs are counted from 0. Epochs ``< warmup`` and the first ramp epoch give ``start``; the last epoch
+    (``total_epochs − 1``) and any later one give ``end``; in between, ``start·(end/start)^t`` with
+    ``t = (epoch − warmup)/(total_epochs − 1 − warmup)``. With no epoch left after the warm-up, ``end``.
+    """
+    span = total_epochs - 1 - warmup
+    if epoch < warmup:
+        return float(start)
+    t = 1.0 if span <= 0 else min(1.0, (epoch - warmup) / span)
+    return float(start * (end / start) ** t)
+
+
+def geometric(start: float, end: float, t: float) -> float:
+    """``start·(end/start)^t`` for t ∈ [0, 1] (a geometric ramp at fraction t)."""
+    return float(start * (end / start) ** t)
+
+
+def step_doubling(epoch: int, base: float, every: int, factor: float) -> float:
+    """``base · factor^⌊epoch/every⌋`` (PSQ-LT's λ_e, lab: base 0.01, factor 2, every 5)."""
+    return float(base * factor ** (epoch // every))
