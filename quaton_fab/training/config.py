@@ -12,29 +12,15 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from quaton_fab.errors import QuatonFabError
 from quaton_fab.printing.defaults import DEFAULT_MATERIAL
-from quaton_fab.optics.perturbation import ErrorMagnitudes, ToleranceError
-from quaton_fab.quant import METHODS
-from quaton_fab.resources import MAX_EXPORT_LEVELS
 from quaton_fab.sanity import geometry_problems
+from quaton_fab.training.config_checks import (  # the constants and ConfigError are importable from here too
+    LR_SCHEDULES, MAX_LR, MODELS, ORIENTATIONS, RECOMPUTE, TASKS, ConfigError, check_models, check_sizes,
+    check_training,
+)
 
-__all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS", "MODELS",]
-
-TASKS = ("classify", "qpi")
-#: Mask models: "thin" (exp(iφ) in one plane) or "relief" (multislice through the printed relief).
-MODELS = ("thin", "relief")
-ORIENTATIONS = ("base-first", "relief-first")
-#: Largest accepted learning rate (an Adam step of 10 rad already scrambles every phase).
-MAX_LR = 10.0
-#: "constant" (the lab's choice) or "cosine" (lr·½(1 + cos(π·t/T)) over all T optimisation steps).
-LR_SCHEDULES = ("constant", "cosine")
-#: Activation recomputation in the relief model's backward pass (see ``TrainConfig.recompute``).
-RECOMPUTE = ("auto", "on", "off")
-
-
-class ConfigError(QuatonFabError):
-    """An invalid training configuration (one line naming the bad value)."""
+__all__ = ["TrainConfig", "PRESETS", "preset", "ConfigError", "TASKS", "MODELS", "ORIENTATIONS", "MAX_LR",
+           "LR_SCHEDULES", "RECOMPUTE"]
 
 
 @dataclass
@@ -144,97 +130,10 @@ class TrainConfig:
         return max(1, min(self.neurons, int(round(self.object_fraction * self.neurons))))
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first invalid value."""
-        if self.task not in TASKS:
-            raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
-        if self.oversample != "auto" and (
-            not isinstance(self.oversample, int) or isinstance(self.oversample, bool) or self.oversample < 1
-        ):
-            raise ConfigError(f"oversample must be 'auto' or a positive integer, got {self.oversample!r}")
-        if self.model not in MODELS:
-            raise ConfigError(f"model must be one of {', '.join(MODELS)}, got {self.model!r}")
-        if self.orientation not in ORIENTATIONS:
-            raise ConfigError(f"orientation must be one of {', '.join(ORIENTATIONS)}, got {self.orientation!r}")
-        for name in ("base_m", "max_slice_m"):
-            value = getattr(self, name)
-            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{name.removesuffix('_m')} must be a finite length ≥ 0, got {value!r}")
-        if self.max_slice_m == 0:
-            raise ConfigError("max_slice must be a positive length")
-        for name in ("layers", "neurons", "levels", "epochs", "batch_size", "eval_batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.levels < 2:
-            raise ConfigError(f"levels must be at least 2, got {self.levels}")
-        if self.level_range_rad is not None:
-            lo, hi = self.level_range_rad
-            if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
-                raise ConfigError(f"level_range_rad must be finite with 0 ≤ lo < hi, got {self.level_range_rad}")
-        if self.level_range_rad is not None and self.level_phases_rad is not None:
-            raise ConfigError("give either level_range_rad or level_phases_rad, not both")
-        for name in ("pitch_m", "wavelength_m", "spacing_m", "lr", "n_medium", "temperature", "phase_scale_rad"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("d_in_m", "d_out_m"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{name} must be a finite length ≥ 0, got {value!r}")
-        if self.n_medium < 1.0:
-            raise ConfigError(f"n_medium must be ≥ 1, got {self.n_medium}")
-        if not 0 < self.object_fraction <= 1:
-            raise ConfigError(f"object_fraction must be in (0, 1], got {self.object_fraction}")
-        if not 0 < self.detector_fraction < 0.3:
-            raise ConfigError(f"detector_fraction must be in (0, 0.3), got {self.detector_fraction}")
-        for name in ("train_samples", "val_samples", "test_samples"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-        if self.z_step_m is not None and not (math.isfinite(self.z_step_m) and self.z_step_m > 0):
-            raise ConfigError(f"z_step must be a positive length, got {self.z_step_m!r}")
-        if self.z_step_m is not None and self.material is None and self.model != "relief":
-            raise ConfigError("z_step needs a material (--material) to convert heights to phases")
-
-        if self.method not in METHODS:
-            raise ConfigError(f"method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        unknown = [m for m in self.quantizer if m not in METHODS]
-        if unknown or not all(isinstance(v, dict) for v in self.quantizer.values()):
-            raise ConfigError(f"quantizer settings must map method names to dicts, got {self.quantizer!r}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ConfigError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
-        if self.lr > MAX_LR:
-            raise ConfigError(f"lr {self.lr} is too large (at most {MAX_LR}); the phases are in radians")
-
-        if self.levels > MAX_EXPORT_LEVELS:
-            raise ConfigError(
-                f"levels = {self.levels} exceeds the exporter's limit of {MAX_EXPORT_LEVELS} (level k goes on "
-                f"GDS layer 1 + k, below the mark layer {MAX_EXPORT_LEVELS + 1})"
-            )
-        refusals, _ = self.physics_problems()
-        if refusals:
-            raise ConfigError(refusals[0])
-        if self.vaccinate is not None:
-            self._validate_vaccination()
-        if self.recompute not in RECOMPUTE:
-            raise ConfigError(f"recompute must be one of {', '.join(RECOMPUTE)}, got {self.recompute!r}")
-        if self.micro_batch is not None and (
-            not isinstance(self.micro_batch, int) or isinstance(self.micro_batch, bool) or self.micro_batch < 1
-        ):
-            raise ConfigError(f"micro_batch must be a positive integer, got {self.micro_batch!r}")
-
-    def _validate_vaccination(self) -> None:
-        """Vaccination settings: a mapping ``{"set", "magnitudes"}`` of valid magnitudes, relief model only."""
-
-        v = self.vaccinate
-        if not isinstance(v, dict) or set(v) != {"set", "magnitudes"} or not isinstance(v["magnitudes"], dict):
-            raise ConfigError(f"vaccinate must be {{'set': name, 'magnitudes': {{...}}}}, got {v!r}")
-        try:
-            ErrorMagnitudes.from_dict(v["magnitudes"])
-        except ToleranceError as exc:
-            raise ConfigError(f"vaccinate: {exc}") from None
-        if self.model != "relief":
-            raise ConfigError("vaccinated training perturbs the printed relief: it needs the relief model")
+        """Raise ConfigError naming the first invalid value (see :mod:`quaton_fab.training.config_checks`)."""
+        check_models(self)
+        check_sizes(self)
+        check_training(self)
 
     def physics_problems(self) -> tuple[list[str], list[str]]:
         """(refusals, warnings) about the geometry's physics (see :mod:`quaton_fab.sanity`)."""
