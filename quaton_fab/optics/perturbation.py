@@ -29,6 +29,9 @@ random numbers: the curves against magnitude are smooth, and a zero magnitude is
 
 Literature defaults (σ of each draw) and their sources are in :data:`ERRORS`; see also
 ``docs``/README "Fabrication tolerances".
+
+The errors and their magnitudes live in :mod:`quaton_fab.optics.error_magnitudes`, the shift, rotation and blur
+of a height map in :mod:`quaton_fab.optics.relief_warp`; their names are importable from here too.
 """
 
 from __future__ import annotations
@@ -36,19 +39,30 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import numbers
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from quaton_fab.errors import QuatonFabError
-from quaton_fab.optics.network import DiffractiveNetwork, Geometry
+from quaton_fab.optics.error_magnitudes import (  # importable from here too
+    ERRORS,
+    VACCINATION_SETS,
+    ErrorMagnitudes,
+    ErrorSpec,
+    ToleranceError,
+    check_magnitude,
+    parse_magnitude,
+    vaccination_magnitudes,
+)
+from quaton_fab.optics.network import DiffractiveNetwork, Geometry, upsample_neurons
 from quaton_fab.optics.relief import Relief
-from quaton_fab.optics.network import upsample_neurons
-from quaton_fab.units import UnitError, parse_length
+from quaton_fab.optics.relief_warp import (  # importable from here too
+    blur_relief,
+    gaussian_sample_kernel,
+    rotate_relief,
+    shift_relief,
+)
 
 __all__ = [
     "check_magnitude",
@@ -67,6 +81,7 @@ __all__ = [
     "shift_relief",
     "rotate_relief",
     "blur_relief",
+    "gaussian_sample_kernel",
     "parse_magnitude",
     "vaccination_magnitudes",
     "step_generator",
@@ -79,185 +94,6 @@ log = logging.getLogger(__name__)
 #: Identifier of the perturbation model above (recorded with every result and in vaccinated designs).
 PERTURBATION_MODEL = "quaton-fab/perturbation/1"
 
-
-class ToleranceError(QuatonFabError):
-    """A nonsense error magnitude or tolerance request (one line naming the bad value)."""
-
-
-@dataclass(frozen=True)
-class ErrorSpec:
-    """One fabrication error: CLI name, field of :class:`ErrorMagnitudes`, display unit and literature default.
-
-    Attributes:
-        name: CLI name (``height-noise``). field: the :class:`ErrorMagnitudes` attribute (SI or relative).
-        unit: display unit (``nm``, ``µm``, ``%``, ``deg``, ``Δn``). scale: field value × scale = display value.
-        default: literature default in the field's units (σ of the draw). bound: largest sane magnitude
-        (field units). source: where the default comes from. random: False for a deterministic error (blur).
-    """
-
-    name: str
-    field: str
-    unit: str
-    scale: float
-    default: float
-    bound: float
-    source: str
-    random: bool = True
-
-    def display(self, value: float) -> float:
-        """``value`` (field units) in the display unit."""
-        return float(value) * self.scale
-
-
-_FAB = "fab_spec.md §6 (two-photon perturbation model)"
-#: The seven errors, in table order. Defaults: the typical two-photon values of the research notes.
-ERRORS: dict[str, ErrorSpec] = {
-    spec.name: spec
-    for spec in (
-        ErrorSpec("height-scale", "height_scale", "%", 100.0, 0.03, 0.5,
-                  f"global height scale ±2–5 % from dose or shrinkage ({_FAB})"),
-        ErrorSpec("height-noise", "height_noise_m", "nm", 1e9, 20e-9, 2e-6,
-                  f"per-pixel height σ 10–50 nm for 2PP ({_FAB})"),
-        ErrorSpec("shift", "shift_m", "µm", 1e6, 0.5e-6, 1e-3,
-                  f"lateral layer offset ±0.5–2 pixels ({_FAB}); Mengu et al., Nanophotonics 9, 4207 (2020)"),
-        ErrorSpec("rotation", "rotation_deg", "deg", 1.0, 0.5, 45.0, f"layer rotation ±0.5° ({_FAB})"),
-        ErrorSpec("spacing", "spacing", "%", 100.0, 0.02, 0.3, f"layer spacing ±1–5 % ({_FAB})"),
-        ErrorSpec("blur", "blur_m", "nm", 1e9, 170e-9, 10e-6,
-                  "pixel rounding: Nanoscribe's reliable lateral feature 400 nm (fab_spec.md summary item 9) "
-                  "taken as a Gaussian of FWHM 400 nm (σ = 170 nm)", random=False),
-        ErrorSpec("index", "index", "Δn", 1.0, 0.005, 0.5, f"Δn uncertainty ±0.005–0.01 ({_FAB})"),
-    )
-}
-
-
-def check_magnitude(spec: ErrorSpec, value: Any) -> float:
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0:
-        raise ToleranceError(f"{spec.name} magnitude must be a finite number >= 0, got {value!r}")
-    if value > spec.bound:
-        raise ToleranceError(
-            f"{spec.name} magnitude {spec.display(value):g} {spec.unit} is beyond the sane bound "
-            f"{spec.display(spec.bound):g} {spec.unit}"
-        )
-    return float(value)
-
-
-@dataclass(frozen=True)
-class ErrorMagnitudes:
-    """Magnitudes of the seven errors (σ of each draw; the blur's σ is applied as is). All default to 0.
-
-    Attributes:
-        height_scale: relative σ of the global height scale. height_noise_m: σ of per-pixel height noise (m).
-        shift_m: σ of each mask's lateral shift along x and along y (m). rotation_deg: σ of each mask's
-        rotation (degrees). spacing: relative σ of each gap. blur_m: σ of the Gaussian pixel rounding (m).
-        index: σ of the material index error.
-    """
-
-    height_scale: float = 0.0
-    height_noise_m: float = 0.0
-    shift_m: float = 0.0
-    rotation_deg: float = 0.0
-    spacing: float = 0.0
-    blur_m: float = 0.0
-    index: float = 0.0
-
-    def __post_init__(self) -> None:
-        for spec in ERRORS.values():
-            object.__setattr__(self, spec.field, check_magnitude(spec, getattr(self, spec.field)))
-
-    @property
-    def is_zero(self) -> bool:
-        """True when every magnitude is 0 (the nominal print)."""
-        return all(getattr(self, spec.field) == 0.0 for spec in ERRORS.values())
-
-    def scaled(self, factor: float) -> "ErrorMagnitudes":
-        """Every magnitude × ``factor``."""
-        return ErrorMagnitudes(**{spec.field: getattr(self, spec.field) * factor for spec in ERRORS.values()})
-
-    def only(self, name: str, value: float) -> "ErrorMagnitudes":
-        """Magnitudes with only error ``name`` at ``value`` (field units)."""
-        return ErrorMagnitudes(**{ERRORS[name].field: value})
-
-    def to_dict(self) -> dict[str, float]:
-        """JSON-ready dict keyed by field name (SI or relative units, see the class docstring)."""
-        return {spec.field: getattr(self, spec.field) for spec in ERRORS.values()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "ErrorMagnitudes":
-        """Inverse of :meth:`to_dict` (unknown keys raise ToleranceError)."""
-        fields = {spec.field for spec in ERRORS.values()}
-        unknown = sorted(set(data) - fields)
-        if unknown:
-            raise ToleranceError(f"unknown error magnitude(s) {unknown}; expected {sorted(fields)}")
-        return cls(**dict(data))
-
-    @classmethod
-    def defaults(cls) -> "ErrorMagnitudes":
-        """Every error at its literature default (:data:`ERRORS`)."""
-        return cls(**{spec.field: spec.default for spec in ERRORS.values()})
-
-
-#: Named vaccination sets (``train --vaccinate NAME``): ``2pp`` every error at its literature default,
-#: ``2pp-placement`` only the placement errors (shift, rotation, spacing) at their defaults.
-VACCINATION_SETS: dict[str, ErrorMagnitudes] = {
-    "2pp": ErrorMagnitudes.defaults(),
-    "2pp-placement": ErrorMagnitudes(
-        shift_m=ERRORS["shift"].default, rotation_deg=ERRORS["rotation"].default, spacing=ERRORS["spacing"].default
-    ),
-}
-
-
-def vaccination_magnitudes(name: str | None, overrides: Mapping[str, float] | None = None) -> ErrorMagnitudes:
-    """Magnitudes of a named set (:data:`VACCINATION_SETS`; None: all zero) with per-error ``overrides``
-    (keyed by CLI name, field units)."""
-    if name is None:
-        base = ErrorMagnitudes()
-    elif name in VACCINATION_SETS:
-        base = VACCINATION_SETS[name]
-    else:
-        raise ToleranceError(f"unknown vaccination set {name!r}; use one of {', '.join(VACCINATION_SETS)}")
-    values = base.to_dict()
-    for key, value in (overrides or {}).items():
-        if key not in ERRORS:
-            raise ToleranceError(f"unknown error {key!r}; use one of {', '.join(ERRORS)}")
-        values[ERRORS[key].field] = value
-    return ErrorMagnitudes(**values)
-
-
-def parse_magnitude(name: str, text: str | float, *, pitch_m: float | None = None) -> float:
-    """One magnitude of error ``name`` from text, in the field's units (see :class:`ErrorMagnitudes`).
-
-    Accepted forms: relative errors ``3%`` or ``0.03``; lengths with a unit (``20nm``, ``0.5um``) or, for shift
-    and blur, ``px`` (design pixels, needs ``pitch_m``); rotation ``0.5`` or ``0.5deg``; index ``0.005``.
-    """
-
-    if name not in ERRORS:
-        raise ToleranceError(f"unknown error {name!r}; use one of {', '.join(ERRORS)}")
-    spec = ERRORS[name]
-    raw = str(text).strip()
-    value: float
-    try:
-        if spec.unit in ("nm", "µm"):
-            if raw.lower().endswith("px"):
-                if pitch_m is None:
-                    raise ToleranceError(f"{name} magnitude {raw!r} in pixels needs the design's pitch")
-                value = float(raw[:-2]) * pitch_m
-            else:
-                value = parse_length(raw, name=f"{name} magnitude", allow_zero=True)
-        elif spec.unit == "%":
-            value = float(raw[:-1]) / 100.0 if raw.endswith("%") else float(raw)
-        elif spec.unit == "deg":
-            value = float(raw[:-3]) if raw.lower().endswith("deg") else float(raw)
-        else:
-            value = float(raw)
-    except UnitError as exc:
-        raise ToleranceError(str(exc)) from None
-    except ValueError:
-        raise ToleranceError(f"{name} magnitude {raw!r} is not a number (unit {spec.unit})") from None
-    return check_magnitude(spec, value)
-
-
-# ---------------------------------------------------------------------------------------------------- draws
 @dataclass(frozen=True)
 class PerturbationDraw:
     """One sampled print. Arrays are float64 numpy.
@@ -321,92 +157,6 @@ _VACCINATION_TAG = 0x7AC
 def step_generator(seed: int, epoch: int, step: int) -> np.random.Generator:
     """The generator of one vaccinated training step (a pure function of the position: resume-safe)."""
     return np.random.default_rng(np.random.SeedSequence([int(seed), _VACCINATION_TAG, int(epoch), int(step)]))
-
-
-# ---------------------------------------------------------------------------------------------------- relief ops
-def _shift_int(x: torch.Tensor, n: int, dim: int) -> torch.Tensor:
-    """``x`` moved by ``n`` whole samples along ``dim`` (towards larger indices for n > 0), zeros shifted in."""
-    size = x.shape[dim]
-    if n == 0:
-        return x
-    if abs(n) >= size:
-        return torch.zeros_like(x)
-    zeros_shape = list(x.shape)
-    zeros_shape[dim] = abs(n)
-    zeros = x.new_zeros(zeros_shape)
-    if n > 0:
-        return torch.cat([zeros, x.narrow(dim, 0, size - n)], dim=dim)
-    return torch.cat([x.narrow(dim, -n, size + n), zeros], dim=dim)
-
-
-def _shift_axis(x: torch.Tensor, shift_px: float, dim: int) -> torch.Tensor:
-    """Area-weighted shift by ``shift_px`` samples along ``dim``: exact for whole samples, linear in between."""
-    nearest = round(shift_px)
-    if abs(shift_px - nearest) < 1e-9:  # whole samples up to rounding (e.g. a pixel of s samples)
-        shift_px = float(nearest)
-    whole = math.floor(shift_px)
-    frac = shift_px - whole
-    moved = _shift_int(x, whole, dim)
-    if frac == 0.0:
-        return moved
-    return (1.0 - frac) * moved + frac * _shift_int(x, whole + 1, dim)
-
-
-def shift_relief(heights_m: torch.Tensor, dy_px: float, dx_px: float) -> torch.Tensor:
-    """A relief ``(..., M, M)`` (heights, m) moved by ``(dy, dx)`` simulation samples (bare base shifted in).
-
-    The moved piecewise-constant relief averaged over each sample: whole-sample shifts move the array, the
-    fractional part blends neighbours linearly (the exact area average). Differentiable in the heights.
-    """
-    out = _shift_axis(heights_m, float(dy_px), heights_m.ndim - 2)
-    return _shift_axis(out, float(dx_px), heights_m.ndim - 1)
-
-
-def rotate_relief(heights_m: torch.Tensor, angle_deg: float) -> torch.Tensor:
-    """A relief ``(M, M)`` turned by ``angle_deg`` about the grid centre (bilinear resampling, base outside)."""
-    if angle_deg == 0.0:
-        return heights_m
-    theta = math.radians(angle_deg)
-    c, s = math.cos(theta), math.sin(theta)
-    # output (x, y) samples the input at R(−θ)·(x, y); normalised coordinates of a square grid
-    matrix = torch.tensor([[c, s, 0.0], [-s, c, 0.0]], dtype=heights_m.dtype, device=heights_m.device)
-    image = heights_m[None, None]
-    grid = torch.nn.functional.affine_grid(matrix[None], list(image.shape), align_corners=False)
-    out = torch.nn.functional.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[0, 0]
-
-
-def gaussian_sample_kernel(sigma_px: float) -> np.ndarray:
-    """1-D kernel of a Gaussian of std ``sigma_px`` (samples) integrated over each sample; sums to 1.
-
-    ``w_k = Φ((k + ½)/σ) − Φ((k − ½)/σ)`` for ``|k| ≤ ceil(4σ) + 1``, renormalised.
-    """
-    radius = int(math.ceil(4.0 * sigma_px)) + 1
-    k = np.arange(-radius, radius + 1, dtype=np.float64)
-    cdf = lambda x: 0.5 * (1.0 + np.vectorize(math.erf)(x / (sigma_px * math.sqrt(2.0))))  # noqa: E731
-    weights = cdf(k + 0.5) - cdf(k - 0.5)
-    return weights / weights.sum()
-
-
-def blur_relief(heights_m: torch.Tensor, sigma_px: float) -> torch.Tensor:
-    """Pixel rounding: the relief ``(..., M, M)`` convolved with a Gaussian of ``sigma_px`` samples.
-
-    Separable, circular boundary (the mean height is kept exactly); ``sigma_px = 0`` returns the input.
-    """
-    if sigma_px == 0.0:
-        return heights_m
-    weights = torch.as_tensor(gaussian_sample_kernel(sigma_px), dtype=heights_m.dtype, device=heights_m.device)
-    radius = (weights.numel() - 1) // 2
-    lead = heights_m.shape[:-2]
-    rows, cols = heights_m.shape[-2:]
-    x = heights_m.reshape(-1, 1, rows, cols)
-    if radius >= min(rows, cols):
-        raise ToleranceError(f"blur of {sigma_px:g} samples is wider than the {rows}×{cols} grid")
-    x = torch.nn.functional.pad(x, (radius, radius, 0, 0), mode="circular")
-    x = torch.nn.functional.conv2d(x, weights.view(1, 1, 1, -1))
-    x = torch.nn.functional.pad(x, (0, 0, radius, radius), mode="circular")
-    x = torch.nn.functional.conv2d(x, weights.view(1, 1, -1, 1))
-    return x.reshape(*lead, rows, cols)
 
 
 def perturb_heights(
