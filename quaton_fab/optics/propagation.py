@@ -21,6 +21,9 @@ Cost of the window: smooth fields (Gaussian beams, Fresnel apertures) agree with
 (tests); white pixel-random fields differ from it by ~8e-3 per hop, 1.2e-2 after the 6 hops (the plain
 method at the same grid: 9.9e-3). Both s=1 models differ from a 3–5× oversampled flat-topped-pixel
 simulation by 35–60 % on such fields, ~100× more than from each other.
+
+The kernel (its reach, radius, padding and synthesis) is in :mod:`quaton_fab.optics.kernel`, the argument
+checks and :class:`OpticsError` in :mod:`quaton_fab.optics.checks`; their public names are importable from here.
 """
 
 from __future__ import annotations
@@ -28,13 +31,30 @@ from __future__ import annotations
 import functools
 import logging
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from quaton_fab.errors import QuatonFabError
+from quaton_fab.optics.checks import (  # OpticsError is importable from here too
+    OpticsError,
+    check_distance,
+    check_index,
+    check_padding,
+    check_pixels,
+    check_positive_length,
+)
+from quaton_fab.optics.kernel import (  # importable from here too
+    KERNEL_FLAT_MARGIN_PX,
+    KERNEL_TAPER_PX,
+    SYNTHESIS_OVERSIZE,
+    auto_padding,
+    band_limit_frequency,
+    compact_kernel,
+    kernel_radius_px,
+    kernel_spread_px,
+    next_fast_length,
+)
 
 __all__ = [
     "PROPAGATION_MODEL",
@@ -48,6 +68,9 @@ __all__ = [
     "kernel_spread_px",
     "next_fast_length",
     "propagate",
+    "KERNEL_FLAT_MARGIN_PX",
+    "KERNEL_TAPER_PX",
+    "SYNTHESIS_OVERSIZE",
 ]
 
 logger = logging.getLogger(__name__)
@@ -55,58 +78,8 @@ logger = logging.getLogger(__name__)
 #: Identifier of the propagation model above; record it with anything that must be re-simulated.
 PROPAGATION_MODEL = "bl-asm-cone-kernel/1"
 
-#: Pixels kept at full weight beyond the stationary-phase cone of the band-limited kernel.
-KERNEL_FLAT_MARGIN_PX = 48
-#: Pixels over which the kernel is then tapered to zero (raised cosine).
-KERNEL_TAPER_PX = 16
-#: The synthesis window is at least this many kernel widths (2K+1) wide (controls wrap-around in synthesis).
-SYNTHESIS_OVERSIZE = 2
-
 _SUPPORTED_COMPLEX = (torch.complex64, torch.complex128)
 _ANGULAR_SPECTRUM_CACHE_SIZE = 32
-
-
-class OpticsError(QuatonFabError):
-    """Bad optical input (geometry, distance, field shape or dtype); the message names the bad value."""
-
-
-# ----------------------------------------------------------------------------------------------- validation
-def _check_positive_length(name: str, value: float) -> float:
-    """Return ``value`` as float if it is a finite number > 0 (metres), else raise OpticsError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise OpticsError(f"{name} must be a finite length > 0 in metres, got {value!r}")
-    return float(value)
-
-
-def _check_distance(value: float) -> float:
-    """Return the propagation distance (metres, any sign, finite) as float, else raise OpticsError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise OpticsError(f"distance must be a finite length in metres, got {value!r}")
-    return float(value)
-
-
-def _check_index(value: float) -> float:
-    """Return the refractive index of the medium as float if finite and > 0, else raise OpticsError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise OpticsError(f"n_medium must be a finite refractive index > 0, got {value!r}")
-    return float(value)
-
-
-def _check_padding(value: str | int) -> str | int:
-    """Return ``"auto"`` or a non-negative int (pixels per side), else raise OpticsError."""
-    if value == "auto":
-        return "auto"
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-        raise OpticsError(f"padding must be 'auto' or an int >= 0 (pixels per side), got {value!r}")
-    return int(value)
-
-
-def _check_pixels(name: str, value: int) -> int:
-    """Return a grid size (pixels) as int if it is an integer >= 1, else raise OpticsError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise OpticsError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
-
 
 def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
     """The complex dtype a field of ``dtype`` is propagated in (complex128 for 64-bit input, else complex64)."""
@@ -117,153 +90,6 @@ def complex_dtype_for(dtype: torch.dtype) -> torch.dtype:
     if dtype in (torch.float32, torch.float16, torch.bfloat16) or not (dtype.is_floating_point or dtype.is_complex):
         return torch.complex64
     raise OpticsError(f"field dtype must be complex64 or complex128 (or real), got {dtype}")
-
-
-# --------------------------------------------------------------------------------------------- geometry math
-def next_fast_length(n: int) -> int:
-    """Smallest 2,3,5-smooth integer >= ``n`` (an FFT-friendly length), for ``n >= 1``."""
-    candidate = _check_pixels("length", n)
-    while True:
-        rest = candidate
-        for prime in (2, 3, 5):
-            while rest % prime == 0:
-                rest //= prime
-        if rest == 1:
-            return candidate
-        candidate += 1
-
-
-def band_limit_frequency(window_m: float, *, wavelength_m: float, distance_m: float) -> float:
-    """Matsushima–Shimobaba band limit (1/m) for a sampling window ``window_m`` wide (one axis).
-
-    ``f_limit = 1 / (λm·sqrt((2·Δf·z)² + 1))`` with ``Δf = 1/window_m``: beyond it the transfer function,
-    sampled at Δf, aliases; equivalently the kernel's stationary point would leave ``±window_m/2``.
-    ``wavelength_m`` is the wavelength in the medium. Returns ``1/λm`` for ``distance_m == 0``.
-    """
-    return 1.0 / (wavelength_m * math.hypot(2.0 * distance_m / window_m, 1.0))
-
-
-def kernel_spread_px(*, pitch_m: float, wavelength_m: float, distance_m: float, n_medium: float = 1.0) -> float:
-    """Lateral reach (pixels, one side, per axis) of the band-limited kernel's light cone.
-
-    By stationary phase the spatial frequency ``(fx, fy)`` lands at ``x = z·λm·fx / sqrt(1 − λm²(fx² + fy²))``.
-    Over the square band ``|fx|, |fy| ≤ 1/(2·pitch)`` the farthest point is the band corner, so the spread is
-    ``|z|·a / sqrt(1 − 2a²) / pitch`` with ``a = λm/(2·pitch)``. Returns ``inf`` when the corner is evanescent
-    (``2a² ≥ 1``): grazing waves then exist and reach arbitrarily far. Lengths in metres.
-    """
-    pitch_m = _check_positive_length("pitch", pitch_m)
-    wavelength_m = _check_positive_length("wavelength", wavelength_m)
-    distance_m = _check_distance(distance_m)
-    n_medium = _check_index(n_medium)
-    if distance_m == 0.0:
-        return 0.0
-    a = (wavelength_m / n_medium) / (2.0 * pitch_m)
-    if 2.0 * a * a >= 1.0:
-        return math.inf
-    return abs(distance_m) * a / math.sqrt(1.0 - 2.0 * a * a) / pitch_m
-
-
-def kernel_radius_px(
-    pixels: int, *, pitch_m: float, wavelength_m: float, distance_m: float, n_medium: float = 1.0
-) -> int:
-    """Radius K (pixels) of the compact kernel along an axis of ``pixels`` samples.
-
-    ``K = min(ceil(spread) + KERNEL_FLAT_MARGIN_PX + KERNEL_TAPER_PX, pixels − 1)``: kernel offsets beyond
-    ``pixels − 1`` never connect two points of the grid, so capping there loses nothing. 0 for ``z = 0``.
-    """
-    pixels = _check_pixels("pixels", pixels)
-    spread = kernel_spread_px(pitch_m=pitch_m, wavelength_m=wavelength_m, distance_m=distance_m, n_medium=n_medium)
-    if spread == 0.0:
-        return 0
-    if math.isinf(spread):
-        return pixels - 1
-    return min(math.ceil(spread) + KERNEL_FLAT_MARGIN_PX + KERNEL_TAPER_PX, pixels - 1)
-
-
-def auto_padding(
-    pixels: int, *, pitch_m: float, wavelength_m: float, distance_m: float, n_medium: float = 1.0
-) -> int:
-    """Default zero padding (pixels per side) that makes propagation along one axis a linear convolution.
-
-    Rule: a kernel of radius K (``kernel_radius_px``: the light cone ``|z|·tanθ_max/pitch`` with
-    ``sinθ_max = λm/(2·pitch)`` taken at the band corner, plus a 48-pixel flat margin and a 16-pixel taper,
-    capped at ``pixels − 1``) needs a period ``M ≥ pixels + K``, i.e. ``ceil(K/2)`` pixels per side. The cap
-    makes the largest padding the full linear-convolution one (total ``2·pixels − 1`` or more). The
-    propagator further rounds ``pixels + 2·padding`` up to a 2,3,5-smooth FFT length.
-    """
-    radius = kernel_radius_px(
-        pixels, pitch_m=pitch_m, wavelength_m=wavelength_m, distance_m=distance_m, n_medium=n_medium
-    )
-    return (radius + 1) // 2
-
-
-def _cone_window(radius: int, spread_px: float) -> np.ndarray:
-    """Weights (float64, shape ``(2·radius+1,)``) for kernel offsets ``−radius..radius``.
-
-    1 up to ``spread_px + KERNEL_FLAT_MARGIN_PX``, then a raised-cosine fall to 0 over ``KERNEL_TAPER_PX``.
-    """
-    offsets = np.abs(np.arange(-radius, radius + 1, dtype=np.float64))
-    if math.isinf(spread_px):
-        return np.ones_like(offsets)
-    t = np.clip((offsets - spread_px - KERNEL_FLAT_MARGIN_PX) / KERNEL_TAPER_PX, 0.0, 1.0)
-    return 0.5 * (1.0 + np.cos(np.pi * t))
-
-
-def _band_limited_transfer(
-    shape: tuple[int, int],
-    *,
-    pitch_m: float,
-    wavelength_medium_m: float,
-    distance_m: float,
-    slab_m: float = 0.0,
-    slab_ratio: float = 1.0,
-) -> np.ndarray:
-    """Band-limited angular-spectrum transfer function (complex128, ``shape``) on the ``fftfreq`` grid.
-
-    The phase ``2π·z·kz`` is formed in float64; evanescent waves and frequencies beyond the
-    Matsushima–Shimobaba limit of this window (``shape × pitch``) are set to 0. An optional homogeneous slab
-    (thickness ``slab_m``, index ``slab_ratio`` times the medium's) adds ``2π·slab_m·sqrt((ratio/λm)² − f²)``.
-    """
-    rows, cols = shape
-    fy = np.fft.fftfreq(rows, d=pitch_m)[:, None]
-    fx = np.fft.fftfreq(cols, d=pitch_m)[None, :]
-    arg = 1.0 / wavelength_medium_m**2 - fx**2 - fy**2
-    limit_y = band_limit_frequency(rows * pitch_m, wavelength_m=wavelength_medium_m, distance_m=distance_m)
-    limit_x = band_limit_frequency(cols * pitch_m, wavelength_m=wavelength_medium_m, distance_m=distance_m)
-    keep = (arg > 0.0) & (np.abs(fy) <= limit_y) & (np.abs(fx) <= limit_x)
-    phase = (2.0 * np.pi * distance_m) * np.sqrt(np.where(keep, arg, 0.0))
-    if slab_m:
-        slab_arg = (slab_ratio / wavelength_medium_m) ** 2 - fx**2 - fy**2
-        phase = phase + (2.0 * np.pi * slab_m) * np.sqrt(np.where(keep, np.maximum(slab_arg, 0.0), 0.0))
-    return np.where(keep, np.exp(1j * phase), 0.0)
-
-
-def _compact_kernel(
-    radii: tuple[int, int],
-    *,
-    pitch_m: float,
-    wavelength_medium_m: float,
-    distance_m: float,
-    spread_px: float,
-    slab_m: float = 0.0,
-    slab_ratio: float = 1.0,
-) -> np.ndarray:
-    """The windowed band-limited impulse response, complex128 of shape ``(2Ky+1, 2Kx+1)``, centre at the middle.
-
-    Synthesised by an inverse FFT of the band-limited transfer function on a window of
-    ``next_fast_length(SYNTHESIS_OVERSIZE·(2K+1))`` pixels per axis (fixed by the geometry alone, so the
-    kernel, and hence the result, does not depend on the padding of the field).
-    """
-    synth = tuple(next_fast_length(SYNTHESIS_OVERSIZE * (2 * k + 1)) for k in radii)
-    transfer = _band_limited_transfer(
-        synth, pitch_m=pitch_m, wavelength_medium_m=wavelength_medium_m, distance_m=distance_m, slab_m=slab_m,
-        slab_ratio=slab_ratio,
-    )
-    impulse = np.fft.ifft2(transfer)
-    rows = np.arange(-radii[0], radii[0] + 1) % synth[0]
-    cols = np.arange(-radii[1], radii[1] + 1) % synth[1]
-    kernel = impulse[np.ix_(rows, cols)]
-    return kernel * _cone_window(radii[0], spread_px)[:, None] * _cone_window(radii[1], spread_px)[None, :]
 
 
 # ---------------------------------------------------------------------------------------------- propagator
@@ -301,46 +127,21 @@ class AngularSpectrum:
     ) -> None:
         if len(shape) != 2:
             raise OpticsError(f"shape must be (H, W), got {tuple(shape)!r}")
-        self.shape = (_check_pixels("H", shape[0]), _check_pixels("W", shape[1]))
-        self.pitch_m = _check_positive_length("pitch", pitch_m)
-        self.wavelength_m = _check_positive_length("wavelength", wavelength_m)
-        self.distance_m = _check_distance(distance_m)
-        self.n_medium = _check_index(n_medium)
-        self.padding = _check_padding(padding)
+        self.shape = (check_pixels("H", shape[0]), check_pixels("W", shape[1]))
+        self.pitch_m = check_positive_length("pitch", pitch_m)
+        self.wavelength_m = check_positive_length("wavelength", wavelength_m)
+        self.distance_m = check_distance(distance_m)
+        self.n_medium = check_index(n_medium)
+        self.padding = check_padding(padding)
         if dtype not in _SUPPORTED_COMPLEX:
             raise OpticsError(f"dtype must be torch.complex64 or torch.complex128, got {dtype}")
         self.dtype = dtype
         self.device = torch.device("cpu") if device is None else torch.device(device)
 
-        optics = dict(
-            pitch_m=self.pitch_m, wavelength_m=self.wavelength_m, distance_m=self.distance_m, n_medium=self.n_medium
-        )
-        self.slab_m = 0.0 if slab_m == 0 else _check_positive_length("slab thickness", slab_m)
-        self.slab_index = _check_index(slab_index)
-        self.spread_px = kernel_spread_px(**optics)
-        self.kernel_radius = tuple(kernel_radius_px(n, **optics) for n in self.shape)
-        if self.slab_m:
-            slab_spread = kernel_spread_px(
-                pitch_m=self.pitch_m, wavelength_m=self.wavelength_m, distance_m=self.slab_m, n_medium=self.slab_index
-            )
-            self.spread_px += slab_spread
-            self.kernel_radius = tuple(
-                n - 1 if math.isinf(self.spread_px) else min(n - 1, k + math.ceil(slab_spread))
-                for n, k in zip(self.shape, self.kernel_radius)
-            )
-        if self.padding == "auto":
-            self.padded_shape = tuple(
-                next_fast_length(n + 2 * ((k + 1) // 2)) for n, k in zip(self.shape, self.kernel_radius)
-            )
-        else:
-            self.padded_shape = tuple(n + 2 * self.padding for n in self.shape)
-            if self.distance_m != 0.0 and any(2 * self.padding < k for k in self.kernel_radius):
-                logger.warning(
-                    "padding=%d per side is below half the kernel radius %s px: the convolution wraps around "
-                    "(periodic boundaries)",
-                    self.padding,
-                    self.kernel_radius,
-                )
+        self.slab_m = 0.0 if slab_m == 0 else check_positive_length("slab thickness", slab_m)
+        self.slab_index = check_index(slab_index)
+        self.spread_px, self.kernel_radius = self._kernel_reach()
+        self.padded_shape = self._padded_shape()
         self.transfer = None if self.distance_m == 0.0 and not self.slab_m else self._build_transfer()
         logger.debug(
             "AngularSpectrum %s -> padded %s, kernel radius %s px, spread %.1f px",
@@ -350,9 +151,40 @@ class AngularSpectrum:
             self.spread_px,
         )
 
+    def _kernel_reach(self) -> tuple[float, tuple[int, int]]:
+        """(light-cone spread in pixels, kernel radius ``(Ky, Kx)`` in pixels) of the medium and the slab."""
+        optics = dict(
+            pitch_m=self.pitch_m, wavelength_m=self.wavelength_m, distance_m=self.distance_m, n_medium=self.n_medium
+        )
+        spread_px = kernel_spread_px(**optics)
+        kernel_radius = tuple(kernel_radius_px(n, **optics) for n in self.shape)
+        if self.slab_m:
+            slab_spread = kernel_spread_px(
+                pitch_m=self.pitch_m, wavelength_m=self.wavelength_m, distance_m=self.slab_m, n_medium=self.slab_index
+            )
+            spread_px += slab_spread
+            kernel_radius = tuple(
+                n - 1 if math.isinf(spread_px) else min(n - 1, k + math.ceil(slab_spread))
+                for n, k in zip(self.shape, kernel_radius)
+            )
+        return spread_px, kernel_radius
+
+    def _padded_shape(self) -> tuple[int, int]:
+        """The FFT grid ``(My, Mx)``: auto (kernel radius, 2,3,5-smooth) or the given padding per side."""
+        if self.padding == "auto":
+            return tuple(next_fast_length(n + 2 * ((k + 1) // 2)) for n, k in zip(self.shape, self.kernel_radius))
+        if self.distance_m != 0.0 and any(2 * self.padding < k for k in self.kernel_radius):
+            logger.warning(
+                "padding=%d per side is below half the kernel radius %s px: the convolution wraps around "
+                "(periodic boundaries)",
+                self.padding,
+                self.kernel_radius,
+            )
+        return tuple(n + 2 * self.padding for n in self.shape)
+
     def _build_transfer(self) -> torch.Tensor:
         """The padded transfer function: DFT (size ``padded_shape``) of the compact kernel, folded if needed."""
-        kernel = _compact_kernel(
+        kernel = compact_kernel(
             self.kernel_radius,  # type: ignore[arg-type]
             pitch_m=self.pitch_m,
             wavelength_medium_m=self.wavelength_m / self.n_medium,
@@ -447,11 +279,11 @@ def propagate(
     field = field.to(dtype)
     spectrum = get_angular_spectrum(
         (int(field.shape[-2]), int(field.shape[-1])),
-        _check_positive_length("pitch", pitch),
-        _check_positive_length("wavelength", wavelength),
-        _check_distance(distance),
-        _check_index(n_medium),
-        _check_padding(padding),
+        check_positive_length("pitch", pitch),
+        check_positive_length("wavelength", wavelength),
+        check_distance(distance),
+        check_index(n_medium),
+        check_padding(padding),
         dtype,
         field.device,
     )
