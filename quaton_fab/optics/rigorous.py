@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from importlib.metadata import version
 
@@ -151,16 +152,7 @@ def solve_patch(
         device: torch device for the solve.
     """
     h = np.asarray(heights_m, dtype=np.float64)
-    if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] < 1:
-        raise RigorousError(f"heights must be a square (P, P) patch, got shape {h.shape}")
-    if not np.all(np.isfinite(h)) or np.any(h < 0):
-        raise RigorousError("patch heights must be finite and >= 0")
-    if isinstance(harmonics, bool) or not isinstance(harmonics, int) or harmonics < 1:
-        raise RigorousError(f"harmonics must be an int >= 1, got {harmonics!r}")
-    if orientation not in ("base-first", "relief-first"):
-        raise RigorousError(f"orientation must be base-first or relief-first, got {orientation!r}")
-    if semi_infinite_base and orientation != "base-first":
-        raise RigorousError("a semi-infinite base needs orientation base-first")
+    _check_patch(h, harmonics, orientation, semi_infinite_base)
     pixels = h.shape[0]
     period_m = pixels * pitch_m
     orders = propagating_orders(period_m, wavelength_m, n_medium)
@@ -171,7 +163,6 @@ def solve_patch(
     dev = torch.device(device)
     dtype = torch.complex128
     n_grid = grid_samples(pixels, harmonics)
-    sub = n_grid // pixels
     eps_med, eps_mat = complex(n_medium**2), complex(n_material**2)
     lam_m = solver_wavelength_m(period_m, wavelength_m, (1.0, n_medium, n_material))
     sim = torcwa.rcwa(freq=1.0 / (lam_m * _UM), order=[harmonics, harmonics],
@@ -179,6 +170,36 @@ def solve_patch(
     sim.add_input_layer(eps=eps_mat if semi_infinite_base else eps_med)
     sim.add_output_layer(eps=eps_med)
     sim.set_incident_angle(inc_ang=0.0, azi_ang=0.0)
+    relief = _relief_layers(h, top_m, eps_med, eps_mat, n_grid // pixels, dtype, dev)
+    base = [] if semi_infinite_base or base_m <= 0 else [(base_m, torch.tensor(eps_mat, dtype=dtype, device=dev))]
+    stack = base + relief if orientation == "base-first" else relief[::-1] + base
+    for thickness_m, eps in stack:
+        sim.add_layer(thickness=thickness_m * _UM, eps=eps)
+    sim.solve_global_smatrix()
+    te, tm = _transmitted(sim, orders, n_grid)
+    return PatchOrders(orders=orders, te=te, tm=tm, harmonics=harmonics)
+
+
+def _check_patch(h: np.ndarray, harmonics: Any, orientation: str, semi_infinite_base: bool) -> None:
+    """Raise RigorousError for a patch that is not square, finite and ≥ 0, or for bad solver settings."""
+    if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] < 1:
+        raise RigorousError(f"heights must be a square (P, P) patch, got shape {h.shape}")
+    if not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise RigorousError("patch heights must be finite and >= 0")
+    if isinstance(harmonics, bool) or not isinstance(harmonics, int) or harmonics < 1:
+        raise RigorousError(f"harmonics must be an int >= 1, got {harmonics!r}")
+    if orientation not in ("base-first", "relief-first"):
+        raise RigorousError(f"orientation must be base-first or relief-first, got {orientation!r}")
+    if semi_infinite_base and orientation != "base-first":
+        raise RigorousError("a semi-infinite base needs orientation base-first")
+
+
+def _relief_layers(
+    h: np.ndarray, top_m: float | None, eps_med: complex, eps_mat: complex, sub: int, dtype: torch.dtype,
+    dev: torch.device,
+) -> list[tuple[float, torch.Tensor]]:
+    """The relief region from the base upwards as ``(thickness_m, ε)`` layers, ε sampled ``sub`` times per pixel
+    (torcwa's ``[x, y]`` order), topped with medium up to ``top_m`` (default: the tallest pillar)."""
     relief = []
     top = float(np.max(h)) if top_m is None else float(top_m)
     if top < float(np.max(h)) - 1e-12:
@@ -189,11 +210,11 @@ def solve_patch(
         relief.append((thickness_m, eps))
     if top - float(np.max(h)) > 1e-12:
         relief.append((top - float(np.max(h)), torch.tensor(eps_med, dtype=dtype, device=dev)))
-    base = [] if semi_infinite_base or base_m <= 0 else [(base_m, torch.tensor(eps_mat, dtype=dtype, device=dev))]
-    stack = base + relief if orientation == "base-first" else relief[::-1] + base
-    for thickness_m, eps in stack:
-        sim.add_layer(thickness=thickness_m * _UM, eps=eps)
-    sim.solve_global_smatrix()
+    return relief
+
+
+def _transmitted(sim: Any, orders: np.ndarray, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """(te, tm) transmitted amplitudes ``(K, 2)`` of the solved ``sim`` for ``orders``, half-cell shift undone."""
     sel = [[int(a), int(b)] for a, b in orders]
 
     def amp(pol: str) -> np.ndarray:
@@ -204,4 +225,4 @@ def solve_patch(
     shift = np.exp(-1j * math.pi * (orders[:, 0] + orders[:, 1]) / n_grid)
     te = np.stack([amp("yy"), amp("xy")], axis=1) * shift[:, None]
     tm = np.stack([amp("xx"), amp("yx")], axis=1) * shift[:, None]
-    return PatchOrders(orders=orders, te=te, tm=tm, harmonics=harmonics)
+    return te, tm
