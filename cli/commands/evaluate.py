@@ -17,7 +17,7 @@ from ..common import console, length, parse_oversample, q, user_errors
 def evaluate(
     design_dir: Annotated[Path, typer.Argument(help="A design directory (design.json + masks.npz).")],
     dataset: Annotated[Optional[str], typer.Option(help="Evaluate on another dataset spec (default: the design's own test split).")] = None,
-    test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1)] = None,
+    test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1, help="Simulate only this many test samples (default: the design's whole test split).")] = None,
     fidelity: Annotated[Optional[EvalFidelity], typer.Option(help="design: the design's own training model (reproduces its reported metric); reference: the printed object (sampling rule + relief model); both (default).")] = None,
     model: Annotated[Optional[MaskModel], typer.Option(help="Override the mask model (relief or thin) of the simulation.")] = None,
     oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule; inside the material for the relief model) or an integer.")] = None,
