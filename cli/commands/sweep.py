@@ -10,12 +10,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .app import app, console, err_console, fail, q, user_errors
-
-EXIT_INTERRUPTED = 130
+from ..common import EXIT_INTERRUPTED, console, err_console, fail, q, user_errors
 
 
-@app.command()
 @user_errors
 def sweep(
     spec: Annotated[Path, typer.Argument(help="Sweep spec (.toml, .yaml or .yml): grids over train options.")],
@@ -30,7 +27,7 @@ def sweep(
     from quaton_fab.sweep import read_spec, run_sweep
     from quaton_fab.sweep.runner import initial_states
 
-    from .progress import SweepOverview
+    from ..progress import SweepOverview
 
     parsed = read_spec(spec)
     sweep_dir = out or Path("sweeps") / spec.stem
@@ -67,7 +64,6 @@ def sweep(
         fail(f"{len(failed)} cell(s) did not finish; fix the cause and run the same command again to continue", 1)
 
 
-@app.command()
 @user_errors
 def report(
     sweep_dir: Annotated[Path, typer.Argument(help="A sweep folder written by `quaton-fab sweep`.")],
