@@ -173,3 +173,19 @@ def test_tolerance_study_fidelity_refusals(trained, tmp_path):
 
 def test_hooks_default_to_silence(trained):
     assert isinstance(AnalysisHooks().progress("x"), contextlib.AbstractContextManager)
+
+
+def test_result_files_are_written_as_one_set(tmp_path):
+    from quaton_fab.fileio import write_set
+
+    keep = tmp_path / "a.json"
+    keep.write_text("old")
+
+    def broken(path):
+        raise OSError(28, "No space left on device", str(path))
+
+    with pytest.raises(OSError) as info:
+        write_set({keep: lambda p: p.write_text("new"), tmp_path / "b.png": broken}, prefix=".t-")
+    assert info.value.filename == str(tmp_path / "b.png")  # the file asked for, not its staged twin
+    assert keep.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+    assert write_set({keep: lambda p: p.write_text("new")}) == [keep] and keep.read_text() == "new"

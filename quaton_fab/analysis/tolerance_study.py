@@ -10,9 +10,6 @@ export's fab sheet. Nothing is printed: progress goes to :class:`~quaton_fab.ana
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +21,7 @@ from quaton_fab.analysis.tolerance_figure import plot_tolerance
 from quaton_fab.design import Design
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.fab.sheet import read_fab_sheet, record_tolerance
-from quaton_fab.fileio import atomic_write_bytes, commit_set
+from quaton_fab.fileio import atomic_write_bytes, write_set
 from quaton_fab.optics.perturbation import ERRORS
 from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity
 
@@ -76,27 +73,15 @@ def tolerance_files(folder: str | Path) -> dict[str, Path]:
 
 
 def write_tolerance_files(run: ToleranceRun, folder: str | Path) -> dict[str, Path]:
-    """Write ``tolerance.json``/``.md``/``.png`` into ``folder`` as one set: staged, then moved in together.
-
-    An error names the file asked for, not its staged twin; nothing is left half-written.
-    """
-    target = Path(folder)
-    files = tolerance_files(target)
-    target.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".tolerance-", dir=target))
-    try:
-        staged = {k: stage / p.name for k, p in files.items()}
-        atomic_write_bytes(staged["json"], (json.dumps(run.to_dict(), indent=2, allow_nan=False) + "\n").encode())
-        atomic_write_bytes(staged["md"], tolerance_markdown(run).encode())
-        plot_tolerance(run.to_dict(), staged["png"])
-        commit_set([(staged[k], files[k]) for k in files])
-    except OSError as exc:  # name the file the user asked for, not its staged twin
-        if exc.filename is not None and Path(os.fsdecode(exc.filename)).parent == stage:
-            raise OSError(exc.errno, exc.strerror or str(exc), str(target / Path(os.fsdecode(exc.filename)).name)
-                          ) from None
-        raise
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    """Write ``tolerance.json``/``.md``/``.png`` into ``folder`` as one set (all three or none, see
+    :func:`~quaton_fab.fileio.write_set`); an error names the file asked for."""
+    files = tolerance_files(folder)
+    result = run.to_dict()
+    write_set({
+        files["json"]: lambda p: atomic_write_bytes(p, (json.dumps(result, indent=2, allow_nan=False) + "\n").encode()),
+        files["md"]: lambda p: atomic_write_bytes(p, tolerance_markdown(run).encode()),
+        files["png"]: lambda p: plot_tolerance(result, p),
+    }, prefix=".tolerance-")
     return files
 
 
