@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager as ContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from contextlib import AbstractContextManager as ContextManager
 from typing import Any, Literal
 
 from quaton_fab.confine import remove_own_files
@@ -176,7 +176,8 @@ def run_training(
     """Train (or resume) a design into ``run_dir``, save it, write its figures and measure its reference gap.
 
     Args:
-        config: the configuration; None with ``resume=True`` reads it from the checkpoint.
+        config: the configuration; None with ``resume=True`` reads it from the checkpoint (a given one must be
+            the checkpoint's, see :meth:`Trainer.fit`).
         resume: ``False`` starts afresh (an empty folder unless ``force``); ``True`` continues the checkpoint;
             ``"auto"`` (a sweep cell) loads a complete run, continues a checkpoint, or starts afresh after
             deleting the entries ``own_files(name)`` accepts (refusing if others exist).
