@@ -9,12 +9,12 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_with", "commit_set"]
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_with", "commit_set", "write_set"]
 
 
 @contextmanager
@@ -101,6 +101,32 @@ def commit_set(pairs: list[tuple[Path, Path]]) -> None:
         raise
     for backup, _ in backups:
         shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_set(writers: Mapping[Path, Callable[[Path], object]], *, prefix: str = ".set-") -> list[Path]:
+    """Write files of one folder as one set: all of them or none (e.g. a result's JSON, Markdown and figure).
+
+    ``writers`` maps each final path (all in the same folder) to ``write(path)``, which is called with a staged
+    twin in a hidden folder (named ``prefix`` + random) beside them; then every twin is moved in together
+    (:func:`commit_set`). An error names the final file, not its staged twin. Returns the final paths.
+    """
+    finals = list(writers)
+    folder = finals[0].parent
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
+    try:
+        pairs = [(stage / final.name, final) for final in finals]
+        for staged, final in pairs:
+            writers[final](staged)
+        commit_set(pairs)
+    except OSError as exc:  # name the file the user asked for, not its staged twin
+        if exc.filename is not None and Path(os.fsdecode(exc.filename)).parent == stage:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(folder / Path(os.fsdecode(exc.filename)).name)
+                          ) from None
+        raise
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return finals
 
 
 def _remove(path: Path) -> None:

@@ -9,6 +9,7 @@ is resumed; a folder with neither is started afresh.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,18 +18,18 @@ import shutil
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from quaton_fab.bounded import load_json_file
-from quaton_fab.confine import ConfinementError, child, remove_own_files
+from quaton_fab.confine import ConfinementError, child
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.sweep.spec import Cell
 from quaton_fab.design import Design
-from quaton_fab.simulate import design_fidelity, reference_fidelity
-from quaton_fab.simulate import simulate_design
-from quaton_fab.training import Trainer, TrainingInterrupted
-from quaton_fab.training.run import save_run
+from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.training import Trainer
+from quaton_fab.training.run import RunHooks, RunInterrupted, RunSaveError, run_training
 import torch
 
 logger = logging.getLogger(__name__)
@@ -199,8 +200,6 @@ def run_cell(
         The record, with ``status`` ``done``, ``interrupted`` (a checkpoint was saved; run again to resume)
         or ``failed`` (``error`` holds one line).
     """
-
-
     cell = Cell(grid=cell_data["grid"], params=dict(cell_data["params"]), overrides=dict(cell_data["overrides"]),
                 preset=cell_data["preset"])
     t_start = time.time()
@@ -220,99 +219,131 @@ def run_cell(
         fingerprint = cell.fingerprint()
         record["fingerprint"] = fingerprint
         previous = read_cell_record(run_dir)
-        if previous is not None and previous.get("fingerprint") != fingerprint:
-            raise CellError(
-                f"{run_dir} holds a run of another configuration (fingerprint {previous.get('fingerprint')} ≠ "
-                f"{fingerprint}); use a new sweep folder or remove that cell"
-            )
+        _check_fingerprint(previous, fingerprint, run_dir)
         if previous is not None and previous.get("status") == "done":
             return previous | {"skipped": True}
         if threads:
             torch.set_num_threads(int(threads))
-        config = cell.config()
-        if device is not None:
-            config = config.replace(device=device)
-        trainer = Trainer(config, run_dir)
-        status = _StatusWriter(run_dir, stop=trainer.request_stop)
-        trainer.callbacks = status
-        run_dir.mkdir(parents=True, exist_ok=True)
-        stop_handler = None
-        def on_sigint(signum: int, frame: Any) -> None:
-            note_sigint()
-            trainer.request_stop()
-
-        try:  # Ctrl-C in the terminal reaches local workers too: stop cleanly with a checkpoint
-            stop_handler = signal.signal(signal.SIGINT, on_sigint)
-        except ValueError:  # not the main thread (e.g. some Ray workers): no handler
-            pass
-        if _interrupted:
-            trainer.request_stop()
-        design = None
-        try:
-            checkpoint = trainer.checkpoint_path
-            state = trainer.load_checkpoint() if checkpoint.is_file() else None
-            if state is not None and state.get("complete") and (run_dir / "design.json").is_file():
-                design = Design.load(run_dir)
-            else:
-                if state is None:
-                    # started but never reached a checkpoint: start afresh, deleting only what a cell writes
-                    remove_own_files(run_dir, lambda name: bool(_LEFTOVER.fullmatch(name)))
-                resume = state is not None
-                record["resumed"] = resume
-                result = trainer.fit(resume=resume)
-                design = result.design
-                save_run(trainer, design, run_dir, figures=figures)
-        except TrainingInterrupted as stop:
-            record.update(status="interrupted", error=str(stop), wall_s=round(time.time() - t_start, 2))
-            return record
-        finally:
-            if stop_handler is not None:
-                signal.signal(signal.SIGINT, stop_handler)
-        metrics: dict[str, dict[str, float]] = {"training": _scalars(design.metrics.get("test", {}))}
-        if "test_unquantized" in design.metrics:
-            metrics["training_unquantized"] = _scalars(design.metrics["test_unquantized"])
-        t_eval = time.time()
-        for label in evaluate:
-            status.evaluating(label)
-            fidelity = reference_fidelity(design) if label == "reference" else design_fidelity(design)
-            metrics[label] = _scalars(simulate_design(design, samples=eval_samples, fidelity=fidelity,
-                                                      device=config.device))
-        record.update(
-            status="done",
-            primary=design.metrics.get("primary", "accuracy"),
-            metrics=metrics,
-            fidelity={label: (reference_fidelity(design) if label == "reference" else design_fidelity(design))
-                      .describe(design.geometry) for label in evaluate},
-            fidelity_ids={label: (reference_fidelity(design) if label == "reference" else design_fidelity(design))
-                          .identifier(design.geometry) for label in evaluate},
-            train_time_s=design.metrics.get("train_time_s"),
-            eval_time_s=round(time.time() - t_eval, 2),
-            wall_s=round(time.time() - t_start, 2),
-            eval_samples=eval_samples,
-        )
-        _atomic_json(run_dir / CELL_FILE, record)
-        (run_dir / STATUS_FILE).unlink(missing_ok=True)
-        return record
+        return _train_and_evaluate(cell, run_dir, record, t_start, evaluate=evaluate, eval_samples=eval_samples,
+                                   figures=figures, device=device)
     except Exception as exc:  # a failed cell must not stop the sweep: record one line and go on
-        line = " ".join(str(exc).split()) or type(exc).__name__
-        if isinstance(exc, RuntimeError) and _is_write_failure(line):  # torch.save on a full disk
-            free = _free_bytes(run_dir)
-            reason = "No space left on device" if free == 0 else line[:120]
-            line = f"{run_dir}: cannot write the checkpoint ({reason})"
-            exc = OSError(line)
-        if not isinstance(exc, (QuatonFabError, OSError)):
-            logger.exception("cell %s failed", cell.key)
-            line = f"{type(exc).__name__}: {line}"
-        record.update(status="failed", error=line, wall_s=round(time.time() - t_start, 2))
-        # a finished cell's record, or a record of another configuration, is never replaced by a refusal
-        # nor is a folder holding files the cell did not write (or a cell.json not of a cell) written into
-        ours = (previous is None and not (run_dir / CELL_FILE).exists()) or (
-            previous is not None and previous.get("fingerprint") == record.get("fingerprint")
-            and previous.get("status") != "done")
-        if ours and not isinstance(exc, ConfinementError):
-            try:
-                run_dir.mkdir(parents=True, exist_ok=True)
-                _atomic_json(run_dir / CELL_FILE, record)
-            except OSError:
-                pass
+        return _failed(exc, cell, run_dir, record, previous, t_start)
+
+
+def _check_fingerprint(previous: dict[str, Any] | None, fingerprint: str, run_dir: Path) -> None:
+    """Refuse a cell folder whose record belongs to another configuration."""
+    if previous is not None and previous.get("fingerprint") != fingerprint:
+        raise CellError(
+            f"{run_dir} holds a run of another configuration (fingerprint {previous.get('fingerprint')} ≠ "
+            f"{fingerprint}); use a new sweep folder or remove that cell"
+        )
+
+
+class _CellHooks(RunHooks):
+    """The run's hooks in a sweep worker: ``status.json`` as progress, Ctrl-C remembered for later cells."""
+
+    def __init__(self, status: _StatusWriter, record: dict[str, Any]):
+        self.status, self.record = status, record
+
+    def training(self, trainer: Trainer, resumed: bool) -> contextlib.AbstractContextManager[Any]:
+        self.record["resumed"] = resumed
+        self.status.stop = trainer.request_stop
+        return contextlib.nullcontext(self.status)
+
+    def stopping(self) -> None:
+        note_sigint()
+
+
+@contextlib.contextmanager
+def _noting_sigint() -> Iterator[None]:
+    """While inside, Ctrl-C is remembered (``_interrupted``); not in the main thread (some Ray workers): no-op."""
+    try:
+        previous = signal.signal(signal.SIGINT, note_sigint)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _train_and_evaluate(cell: Cell, run_dir: Path, record: dict[str, Any], t_start: float, *,
+                        evaluate: tuple[str, ...], eval_samples: int | None, figures: bool,
+                        device: str | None) -> dict[str, Any]:
+    """Train (resume, or load the finished) run, evaluate it and write ``cell.json``; returns the record."""
+    config = cell.config()
+    status = _StatusWriter(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:  # Ctrl-C in the terminal reaches local workers too: stop cleanly with a checkpoint
+        with _noting_sigint():
+            outcome = run_training(config, run_dir, resume="auto", device=device, figures=figures,
+                                   hooks=_CellHooks(status, record), abort_on_second_interrupt=False,
+                                   own_files=lambda name: bool(_LEFTOVER.fullmatch(name)))
+    except RunInterrupted as stop:
+        record.update(status="interrupted", error=str(stop), wall_s=round(time.time() - t_start, 2))
         return record
+    design = outcome.design
+    t_eval = time.time()
+    metrics = _training_metrics(design)
+    fidelities = {label: _fidelity(design, label) for label in evaluate}
+    for label, fidelity in fidelities.items():
+        status.evaluating(label)
+        metrics[label] = _scalars(simulate_design(design, samples=eval_samples, fidelity=fidelity,
+                                                  device=outcome.config.device))
+    record.update(
+        status="done",
+        primary=design.metrics.get("primary", "accuracy"),
+        metrics=metrics,
+        fidelity={label: fid.describe(design.geometry) for label, fid in fidelities.items()},
+        fidelity_ids={label: fid.identifier(design.geometry) for label, fid in fidelities.items()},
+        train_time_s=design.metrics.get("train_time_s"),
+        eval_time_s=round(time.time() - t_eval, 2),
+        wall_s=round(time.time() - t_start, 2),
+        eval_samples=eval_samples,
+    )
+    _atomic_json(run_dir / CELL_FILE, record)
+    (run_dir / STATUS_FILE).unlink(missing_ok=True)
+    return record
+
+
+def _fidelity(design: Design, label: str) -> Fidelity:
+    """``reference``: the printed object; anything else: the design's own training model."""
+    return reference_fidelity(design) if label == "reference" else design_fidelity(design)
+
+
+def _training_metrics(design: Design) -> dict[str, dict[str, float]]:
+    """The design's own test metrics (and its unquantized ones when recorded), as plain floats."""
+    metrics: dict[str, dict[str, float]] = {"training": _scalars(design.metrics.get("test", {}))}
+    if "test_unquantized" in design.metrics:
+        metrics["training_unquantized"] = _scalars(design.metrics["test_unquantized"])
+    return metrics
+
+
+def _failed(exc: Exception, cell: Cell, run_dir: Path, record: dict[str, Any], previous: dict[str, Any] | None,
+            t_start: float) -> dict[str, Any]:
+    """The record of a failed cell (one line); written into the folder only when the folder is the cell's own."""
+    if isinstance(exc, RunSaveError):  # the cause, as before the run was saved by run_training
+        exc = exc.error  # type: ignore[assignment]
+    line = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, RuntimeError) and _is_write_failure(line):  # torch.save on a full disk
+        free = _free_bytes(run_dir)
+        reason = "No space left on device" if free == 0 else line[:120]
+        line = f"{run_dir}: cannot write the checkpoint ({reason})"
+        exc = OSError(line)
+    if not isinstance(exc, (QuatonFabError, OSError)):
+        logger.exception("cell %s failed", cell.key)
+        line = f"{type(exc).__name__}: {line}"
+    record.update(status="failed", error=line, wall_s=round(time.time() - t_start, 2))
+    # a finished cell's record, or a record of another configuration, is never replaced by a refusal
+    # nor is a folder holding files the cell did not write (or a cell.json not of a cell) written into
+    ours = (previous is None and not (run_dir / CELL_FILE).exists()) or (
+        previous is not None and previous.get("fingerprint") == record.get("fingerprint")
+        and previous.get("status") != "done")
+    if ours and not isinstance(exc, ConfinementError):
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_json(run_dir / CELL_FILE, record)
+        except OSError:
+            pass
+    return record

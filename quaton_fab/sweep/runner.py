@@ -266,6 +266,25 @@ def run_sweep(
     KeyboardInterrupt is re-raised after running cells saved their checkpoints (local pool) or were cancelled
     (Ray); the next run resumes them.
     """
+    pool, n_workers = _open_pool(workers, threads, ray_address, device)
+    try:
+        out = prepare_sweep_dir(spec, sweep_dir)
+    except BaseException:
+        pool.close()
+        raise
+    states = initial_states(spec, out)
+    progress = SweepProgress(states, n_workers, out)
+    kwargs = dict(evaluate=spec.evaluate, eval_samples=spec.eval_samples, figures=spec.figures, threads=threads,
+                  device=device)
+    _run_cells(pool, progress, kwargs, on_update, poll_s)
+    if on_update:
+        on_update(progress)
+    return progress
+
+
+def _open_pool(workers: int | str | None, threads: int, ray_address: str | None,
+               device: str | None) -> tuple[_LocalPool | _RayPool, int]:
+    """Check threads, device and workers, then start the pool; returns it and the number of cells at once."""
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise SweepError(f"threads must be a positive integer, got {threads!r}")
     if device is not None:
@@ -275,80 +294,79 @@ def run_sweep(
                              "reserve one; run the sweep locally (without --ray) to share a GPU")
     if ray_address is None:  # device, workers and Ray are checked before the sweep folder is created
         n_workers = resolve_workers(workers, threads)
-        pool: _LocalPool | _RayPool = _LocalPool(n_workers)
-    else:
-        if workers not in (None, "auto"):
-            resolve_workers(workers, threads)
-        local_cpus = resolve_workers("auto", 1)
-        pool = _RayPool(ray_address, threads, local_cpus)
-        n_workers = (max(1, pool.cluster_cpus() // threads) if workers in (None, "auto")
-                     else resolve_workers(workers, threads))
-    try:
-        out = prepare_sweep_dir(spec, sweep_dir)
-    except BaseException:
-        pool.close()
-        raise
-    states = initial_states(spec, out)
-    progress = SweepProgress(states, n_workers, out)
-    queue: Iterator[CellState] = iter([s for s in states if s.state != "done"])
+        return _LocalPool(n_workers), n_workers
+    if workers not in (None, "auto"):
+        resolve_workers(workers, threads)
+    pool = _RayPool(ray_address, threads, resolve_workers("auto", 1))
+    n_workers = (max(1, pool.cluster_cpus() // threads) if workers in (None, "auto")
+                 else resolve_workers(workers, threads))
+    return pool, n_workers
+
+
+def _run_cells(pool: _LocalPool | _RayPool, progress: SweepProgress, kwargs: dict[str, Any],
+               on_update: Callable[[SweepProgress], None] | None, poll_s: float) -> None:
+    """Keep ``progress.workers`` cells running until none is left; Ctrl-C: :func:`_stop_running`, re-raised."""
+    queue: Iterator[CellState] = iter([s for s in progress.states if s.state != "done"])
     handles: dict[Any, CellState] = {}
-    kwargs = dict(evaluate=spec.evaluate, eval_samples=spec.eval_samples, figures=spec.figures, threads=threads,
-                  device=device)
-
-    def fill() -> None:
-        while len(handles) < n_workers:
-            st = next(queue, None)
-            if st is None:
-                return
-            st.state, st.started = "running", time.time()
-            handles[pool.submit(run_cell, st.cell.to_dict(), str(out), **kwargs)] = st
-
     interrupted = False
     try:
-        fill()
+        _fill(pool, queue, handles, progress, kwargs)
         while handles:
             if on_update:
                 on_update(progress)
             done, _ = pool.wait(set(handles), timeout=poll_s)
             for h in done:
-                st = handles.pop(h)
-                st.finished = time.time()
-                try:
-                    record = pool.result(h)
-                except Exception as exc:  # a worker that died (killed, out of memory): the cell resumes next time
-                    record = {"status": "failed", "error": f"worker lost: {' '.join(str(exc).split())[:200]}"}
-                st.record = record
-                st.state = record.get("status", "failed")
-                st.skipped = bool(record.get("skipped"))
-                if st.state not in STATES:
-                    st.state = "failed"
-            if not interrupted:
-                fill()
+                _finish(pool, h, handles.pop(h))
+            _fill(pool, queue, handles, progress, kwargs)
     except KeyboardInterrupt:
         interrupted = True
-        # Local workers got the same SIGINT and stop at the next step with a checkpoint; wait for them.
-        if isinstance(pool, _LocalPool):
-            pool.interrupt()
-        pool.close(cancel=True)
-        for h, st in handles.items():
-            st.finished = time.time()
-            try:
-                st.record = pool.result(h) if ray_address is None else None
-            except Exception:  # cancelled or lost: the cell resumes next time
-                st.record = None
-            st.state = (st.record or {}).get("status", "interrupted")
+        _stop_running(pool, handles)
         if on_update:
             on_update(progress)
         raise
     finally:
         if not interrupted:
             pool.close()
-        for st in states:
+        for st in progress.states:
             if st.state == "running":
                 st.state = "interrupted"
-    if on_update:
-        on_update(progress)
-    return progress
+
+
+def _fill(pool: _LocalPool | _RayPool, queue: Iterator[CellState], handles: dict[Any, CellState],
+          progress: SweepProgress, kwargs: dict[str, Any]) -> None:
+    """Submit queued cells until ``progress.workers`` run."""
+    while len(handles) < progress.workers:
+        st = next(queue, None)
+        if st is None:
+            return
+        st.state, st.started = "running", time.time()
+        handles[pool.submit(run_cell, st.cell.to_dict(), str(progress.sweep_dir), **kwargs)] = st
+
+
+def _finish(pool: _LocalPool | _RayPool, handle: Any, st: CellState) -> None:
+    """Take a finished cell's record into its state."""
+    st.finished = time.time()
+    try:
+        record = pool.result(handle)
+    except Exception as exc:  # a worker that died (killed, out of memory): the cell resumes next time
+        record = {"status": "failed", "error": f"worker lost: {' '.join(str(exc).split())[:200]}"}
+    st.record = record
+    st.state = record["status"] if record.get("status") in STATES else "failed"
+    st.skipped = bool(record.get("skipped"))
+
+
+def _stop_running(pool: _LocalPool | _RayPool, handles: dict[Any, CellState]) -> None:
+    """Ctrl-C: local workers stop at their next step with a checkpoint (waited for); Ray tasks are cancelled."""
+    if local := isinstance(pool, _LocalPool):  # they got the same SIGINT; pass it on to one still starting
+        pool.interrupt()
+    pool.close(cancel=True)
+    for h, st in handles.items():
+        st.finished = time.time()
+        try:
+            st.record = pool.result(h) if local else None
+        except Exception:  # cancelled or lost: the cell resumes next time
+            st.record = None
+        st.state = (st.record or {}).get("status", "interrupted")
 
 
 def load_records(sweep_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
