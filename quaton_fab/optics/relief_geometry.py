@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from quaton_fab.optics.propagation import OpticsError
+from quaton_fab.vocabulary import ORIENTATIONS
 
 __all__ = ["ORIENTATIONS", "Relief", "ReliefError"]
 
-ORIENTATIONS = ("base-first", "relief-first")
 _TWO_PI = 2.0 * math.pi
 
 

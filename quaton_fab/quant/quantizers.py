@@ -56,6 +56,7 @@ from quaton_fab.quant.transfer import (
     soft_staircase,
     straight_through,
 )
+from quaton_fab.vocabulary import METHODS
 
 __all__ = [
     "METHODS", "MAX_PAD_PERIODS", "TAIL",
@@ -68,7 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("fp", "pq", "ste", "gs", "psq", "psq-lt")
 
 
 class _LatentPhaseQuantizer(Quantizer):

@@ -13,22 +13,14 @@ from typing import Any
 
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.perturbation import ErrorMagnitudes, ToleranceError
-from quaton_fab.quant import METHODS
 from quaton_fab.resources import MAX_EXPORT_LEVELS
+from quaton_fab.vocabulary import LR_SCHEDULES, METHODS, MODELS, ORIENTATIONS, RECOMPUTE, TASKS
 
 __all__ = ["ConfigError", "TASKS", "MODELS", "ORIENTATIONS", "MAX_LR", "LR_SCHEDULES", "RECOMPUTE",
            "check_models", "check_sizes", "check_training", "check_vaccination"]
 
-TASKS = ("classify", "qpi")
-#: Mask models: "thin" (exp(iφ) in one plane) or "relief" (multislice through the printed relief).
-MODELS = ("thin", "relief")
-ORIENTATIONS = ("base-first", "relief-first")
 #: Largest accepted learning rate (an Adam step of 10 rad already scrambles every phase).
 MAX_LR = 10.0
-#: "constant" (the lab's choice) or "cosine" (lr·½(1 + cos(π·t/T)) over all T optimisation steps).
-LR_SCHEDULES = ("constant", "cosine")
-#: Activation recomputation in the relief model's backward pass (see ``TrainConfig.recompute``).
-RECOMPUTE = ("auto", "on", "off")
 
 
 class ConfigError(QuatonFabError):
