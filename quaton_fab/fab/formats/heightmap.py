@@ -35,6 +35,7 @@ import logging
 import math
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -43,6 +44,7 @@ from quaton_fab.bounded import load_json_file, loads_json
 from quaton_fab.fileio import atomic_path
 from quaton_fab.errors import FabError
 from quaton_fab._version import __version__
+from quaton_fab.fab.sheet import JSON_NAME
 
 logger = logging.getLogger(__name__)
 
@@ -388,19 +390,25 @@ def write_height_bmp(
 
 def _bmp_meta_from_sheet(path: Path) -> dict:
     """Metadata of ``path`` from the fab sheet next to it (``extra.bmp`` entry whose ``file`` is its name)."""
-    sheet_path = path.parent / "fab_sheet.json"
+    sheet_path = path.parent / JSON_NAME
     try:
         sheet = load_json_file(sheet_path, "fab sheet", HeightMapError)
     except FileNotFoundError:
-        raise HeightMapError(f"{path}: a BMP carries no scale and there is no fab_sheet.json next to it") from None
+        raise HeightMapError(f"{path}: a BMP carries no scale and there is no {JSON_NAME} next to it") from None
     except OSError as exc:
         raise HeightMapError(f"{sheet_path}: cannot read the BMP scale from it ({exc})") from None
     if not isinstance(sheet, dict):
         raise HeightMapError(f"{sheet_path}: a fab sheet is a JSON object")
+    return bmp_meta_in_sheet(sheet, path)
+
+
+def bmp_meta_in_sheet(sheet: Mapping[str, Any], path: str | os.PathLike) -> dict:
+    """Metadata of the BMP ``path`` recorded in a fab sheet already read (its ``extra.bmp`` entry by file name)."""
+    p = Path(path)
     for entry in (sheet.get("extra") or {}).get("bmp") or []:
-        if isinstance(entry, dict) and entry.get("file") == path.name:
+        if isinstance(entry, dict) and entry.get("file") == p.name:
             return entry
-    raise HeightMapError(f"{path}: the fab sheet next to it records no scale for this BMP")
+    raise HeightMapError(f"{p}: the fab sheet next to it records no scale for this BMP")
 
 
 def read_height_bmp(path: str | os.PathLike, meta: dict | None = None) -> tuple[np.ndarray, dict]:

@@ -42,10 +42,12 @@ from quaton_fab.fab.formats.stl import (
     load_triangles_um,
     tops_um,
 )
+from quaton_fab.printing.printer import grid_um, slice_counts
 from quaton_fab.validate import length_m
 
 __all__ = [
     "SPAN_RATIO", "StackLayout", "stack_layout", "plan_stack", "write_stack_stl", "read_stack_heights", "SUPPORT_RULE",
+    "stack_plate_pitch_m",
 ]
 
 logger = logging.getLogger(__name__)
@@ -355,3 +357,18 @@ def read_stack_heights(
             raise StlError(f"stack {str(path)!r}: plate {plate + 1} has two different tops over a pixel")
         heights[plate] = (low.reshape(n, n) - floors_um[plate] - base_um) / _UM_PER_M
     return heights, floors_um / _UM_PER_M
+
+
+def stack_plate_pitch_m(spacing_m: float, grid_m: float | None) -> tuple[float, str]:
+    """Plate pitch of the stack (m) and the reason, in words.
+
+    The design's spacing is measured between the planes where consecutive reliefs start (the top of each base);
+    the next plate's base slab lies inside that gap, exactly as the relief model simulates it, so the plates are
+    stacked at the spacing itself (snapped to the slicing grid, if any).
+    """
+    reason = ("plate pitch = the design's spacing: it is measured between the tops of consecutive bases (where "
+              "the reliefs start), and the next plate's base slab lies inside the gap, as in the relief model")
+    if grid_m is None:
+        return float(spacing_m), reason
+    pitch_m = float(grid_um(slice_counts(spacing_m, grid_m), grid_m)) * 1e-6
+    return pitch_m, reason + f"; a whole number of {grid_m * 1e9:.4g} nm slices"
