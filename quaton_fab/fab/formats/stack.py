@@ -29,19 +29,9 @@ from typing import Sequence
 
 import numpy as np
 
-from quaton_fab.fab.formats.stl import (
-    HeightFieldMesh,
-    StlError,
-    _check_heights,
-    _lattice_mesh,
-    _sample_tops,
-    _unit_normals,
-    _up_facing,
-    _write_binary_stl,
-    _z_levels,
-    load_triangles_um,
-    tops_um,
-)
+from quaton_fab.fab.formats.stl import _sample_tops, _up_facing, _write_binary_stl, load_triangles_um
+from quaton_fab.fab.formats.stl_lattice import HeightFieldMesh, StlError, _check_heights
+from quaton_fab.fab.formats.stl_mesh import _lattice_mesh, _unit_normals, _z_levels, tops_um
 from quaton_fab.printing.printer import grid_um, slice_counts
 from quaton_fab.validate import length_m
 
