@@ -62,5 +62,8 @@ def grid_free(formats: Iterable[str]) -> tuple[str, ...]:
 
 
 def sheet_sections() -> tuple[str, ...]:
-    """The fab sheet's ``extra`` sections the formats fill (each once, in registry order)."""
+    """The fab sheet's ``extra`` sections the formats fill and the sheet renders (each once, in registry order).
+
+    ``FormatSpec.other_keys`` (e.g. the per-mask STL stats) are not among them: the sheet lists those under "Other".
+    """
     return tuple(dict.fromkeys(key for spec in REGISTRY.values() for key in spec.sheet_keys))

@@ -135,9 +135,10 @@ class FormatSpec:
         readers: its read-backs for verify.
         tolerance: the read-back tolerance, in words.
         needs_grid: it needs a printer with a slicing (and hatching) grid.
-        sheet_keys: the fab sheet's ``extra`` sections it fills (rendered by the fab sheet).
+        sheet_keys: the fab sheet's ``extra`` sections it fills that the fab sheet renders as sections.
         plan_rank: its place in the list of planned files (the CLI's "wrote" lines).
         write_rank: its place in the write order (the fab sheet's file list and sections).
+        other_keys: ``extra`` sections it fills that the fab sheet lists under "Other" (pointing to the JSON).
     """
 
     name: str
@@ -149,6 +150,7 @@ class FormatSpec:
     sheet_keys: tuple[str, ...]
     plan_rank: int
     write_rank: int
+    other_keys: tuple[str, ...] = ()
 
 
 def grey_tolerance_m(meta: Mapping[str, Any]) -> float:

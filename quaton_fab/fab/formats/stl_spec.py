@@ -110,5 +110,5 @@ STL = FormatSpec(
     name="stl", files=stl_files, write=write_stl_files,
     readers=(Reader(2, read_stl_masks), Reader(7, read_stack)),
     tolerance=f"heights within {HEIGHT_TOLERANCE_M * 1e9:g} nm (the stack: also its plate pitch)",
-    needs_grid=False, sheet_keys=("stl", "stack"), plan_rank=2, write_rank=2,
+    needs_grid=False, sheet_keys=("stack",), plan_rank=2, write_rank=2, other_keys=("stl",),
 )
