@@ -31,7 +31,6 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,8 @@ from quaton_fab.fab.report_html import REPORT_NAME, read_report
 from quaton_fab.fab.sheet import JSON_NAME, read_fab_sheet
 from quaton_fab.analysis.sheet_check import VerifyError, check_sheet
 from quaton_fab.optics.propagation import OpticsError
-from quaton_fab.analysis.convergence import DEFAULT_PROBE_SAMPLES, ProbeResult, run_probe
+from quaton_fab.analysis.convergence import DEFAULT_PROBE_SAMPLES, run_probe
+from quaton_fab.analysis.verify_report import VerifyReport, VerifyRow
 from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 
 __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError", "DEFAULT_TOLERANCE"]
@@ -54,132 +54,6 @@ log = logging.getLogger(__name__)
 
 #: Largest loss of the primary metric (files as printed object vs the design) that still passes.
 DEFAULT_TOLERANCE = {"accuracy": 0.005, "ssim": 0.01}
-
-
-@dataclass
-class VerifyRow:
-    """One exported format: how it was read, how well it matches, and its metric as a printed object."""
-
-    file: str
-    reader: str
-    level_match: float
-    max_height_error_m: float
-    metric: float
-    heights_m: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
-
-
-@dataclass
-class VerifyReport:
-    """Result of :func:`verify_export` (metrics are fractions: accuracy 0…1, SSIM ≤ 1)."""
-
-    metric_name: str
-    design_metric: float
-    reported_metric: float | None
-    reference_design_metric: float
-    samples: int
-    rows: list[VerifyRow]
-    problems: list[str]
-    tolerance: float
-    design_fidelity: str
-    reference_fidelity: str
-    checked_files: list[str] = field(default_factory=list)
-    probe: ProbeResult | None = None
-    fidelity_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def converged(self) -> bool | None:
-        """The convergence probe's verdict (None when no probe was run)."""
-        return None if self.probe is None else self.probe.converged
-
-    @property
-    def files_metric(self) -> float:
-        """The worst metric over the exported formats (as printed objects)."""
-        return min(r.metric for r in self.rows)
-
-    @property
-    def gap_files(self) -> float:
-        """(a) files − design, both as printed objects at the reference fidelity."""
-        return self.files_metric - self.reference_design_metric
-
-    @property
-    def gap_model(self) -> float:
-        """(b) design at the reference fidelity − design at its training fidelity."""
-        return self.reference_design_metric - self.design_metric
-
-    @property
-    def total_gap(self) -> float:
-        """files as printed − design metric (training model); (a) + (b)."""
-        return self.files_metric - self.design_metric
-
-    @property
-    def within_tolerance(self) -> bool:
-        """True when the files lose no more than ``tolerance`` against the design metric."""
-        return self.total_gap >= -self.tolerance - 1e-12
-
-    @property
-    def largest_cause(self) -> str:
-        """Which part of the gap is larger, in words."""
-        if self.gap_model <= self.gap_files:
-            return (
-                f"the printed-object model ({self.reference_fidelity}) loses {-self.gap_model:.4f} against the "
-                f"training model ({self.design_fidelity}): train with the relief model at the sampling rule"
-            )
-        return (
-            f"the exported files lose {-self.gap_files:.4f} against the design as a printed object (material, base, "
-            "z-step or file errors: export with the design's own fabrication settings)"
-        )
-
-    @property
-    def files_ok(self) -> bool:
-        """True when every listed file is unchanged and reads back to the level table (the gap aside)."""
-        return not self.problems
-
-    @property
-    def ok(self) -> bool:
-        """True when every file reads back to the design, the total gap is within the tolerance and the reference
-        is not shown to be unconverged by the probe."""
-        return not self.problems and self.within_tolerance and self.converged is not False
-
-    def failures(self) -> list[str]:
-        """Every reason the verification failed (empty when ``ok``)."""
-        out = list(self.problems)
-        if not self.within_tolerance:
-            out.append(
-                f"{self.metric_name} as printed {self.files_metric:.4f} vs design {self.design_metric:.4f}: gap "
-                f"{self.total_gap:+.4f} exceeds the tolerance {self.tolerance:.4f}; largest cause: {self.largest_cause}"
-            )
-        if self.converged is False:
-            out.append(f"not converged: {self.probe.summary()}")
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (also what the fab sheet records)."""
-        return {
-            "metric": self.metric_name,
-            "samples": self.samples,
-            "design_metric": self.design_metric,
-            "reported_metric": self.reported_metric,
-            "design_fidelity": self.design_fidelity,
-            "reference_design_metric": self.reference_design_metric,
-            "reference_fidelity": self.reference_fidelity,
-            "files_metric": self.files_metric,
-            "gap_files": self.gap_files,
-            "gap_model": self.gap_model,
-            "total_gap": self.total_gap,
-            "tolerance": self.tolerance,
-            "passed": self.ok,
-            "problems": self.failures(),
-            "checked_files": self.checked_files,
-            "converged": self.converged,
-            "probe": None if self.probe is None else self.probe.to_dict(),
-            "fidelity_ids": self.fidelity_ids,
-            "files": [
-                {"file": r.file, "reader": r.reader, "level_match": r.level_match,
-                 "max_height_error_m": r.max_height_error_m, "metric": r.metric,
-                 "gap": r.metric - self.design_metric}
-                for r in self.rows
-            ],
-        }
 
 
 def _phase_key(phases: np.ndarray) -> str:
@@ -214,6 +88,15 @@ def _read_report(job: ReadJob) -> ReadBack:
     if job.sheet is not None and page.get("levels") != job.sheet.get("levels"):
         item.problems.append(f"{REPORT_NAME}: its level table differs from the fab sheet's")
     return item
+
+
+def _listed_files(export: Path, sheet: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """The file names the sheet lists, and problems for those changed since export (a missing one raises)."""
+    files = [f for f in sheet.get("files", []) if isinstance(f, dict) and "name" in f]
+    problems = _changed_files(export, files)
+    if problems and any("missing" in p for p in problems):
+        raise VerifyError(problems[0])
+    return {f["name"] for f in files}, problems
 
 
 def _changed_files(export_dir: Path, files: list[dict[str, Any]]) -> list[str]:
@@ -268,17 +151,13 @@ def verify_export(
     g = design.geometry
     metric_name = design.metrics.get("primary", "accuracy")
     tol = _tolerance(metric_name, tolerance)
-    files = [f for f in sheet.get("files", []) if isinstance(f, dict) and "name" in f]
-    problems: list[str] = _changed_files(export, files)
-    if problems and any("missing" in p for p in problems):
-        raise VerifyError(problems[0])
+    listed, problems = _listed_files(export, sheet)
     train_fid, ref, files_fid = _fidelities(design, table, oversample, max_slice_m)
     metric = _Metrics(design, metric_name, samples, device, progress)
     reported = design.metrics.get("test", {}).get(metric_name) if samples is None else None
     design_metric = float(reported) if reported is not None else metric(train_fid, design.level_heights_m())
     design_heights = None if ref.relief is None else np.asarray(ref.relief.level_heights_m)[design.level_indices]
     reference_design = metric(ref, design_heights)
-    listed = {f["name"] for f in files}
     try:
         items = read_back(design, export, table, listed, sheet)
     except Exception as exc:  # noqa: BLE001 - a changed file may break its reader in any way
