@@ -6,9 +6,11 @@ not part of an earlier export are carried over (hard links), and the fab sheet i
 then is the staging folder swapped in for the old directory in one step (Linux ``renameat2(RENAME_EXCHANGE)``;
 elsewhere two renames) and the old one deleted. A failure, a file in the way or a kill at any point leaves the
 export directory either untouched or complete; staging folders of killed exports are removed by the next
-export next to them. Existing files are never overwritten without ``force``.
+export next to them (the transaction: :mod:`quaton_fab.fab.staging`). Existing files are never overwritten
+without ``force``.
 
-Files (``L`` masks, numbered from 1):
+Files (``L`` masks, numbered from 1; each format is one spec of :mod:`quaton_fab.fab.formats.registry`, which
+names its files, writes and reads them back):
 
 * ``design.gds`` / ``design.oas`` — one cell per mask (``MASK_1``…), one layer per level, a ``TOP`` cell with
   all masks side by side (see :mod:`quaton_fab.fab.formats.gds` for the layer mapping);
