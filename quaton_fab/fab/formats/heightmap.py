@@ -28,7 +28,7 @@ from quaton_fab.fileio import atomic_path
 from quaton_fab.fab.formats.heightmap_scale import (
     _NM, HeightMapError, _prepare, choose_scale_nm, full_scale_nm, level_greys,
 )
-from quaton_fab.fab.sheet import JSON_NAME
+from quaton_fab.fab.sheet_names import JSON_NAME
 
 __all__ = ["HeightMapError", "choose_scale_nm", "full_scale_nm", "level_greys", "write_height_png",
            "write_height_tiff", "write_height_bmp", "read_height_png", "read_height_tiff", "read_height_bmp",
