@@ -10,7 +10,8 @@ import trimesh
 from trimesh.intersections import mesh_plane
 
 from quaton_fab.design import Design
-from quaton_fab.fab.export import ExportOptions, export_design, read_gwl_stack
+from quaton_fab.fab.export import ExportOptions, export_design
+from quaton_fab.fab.formats.gwl_spec import read_gwl_stack
 from quaton_fab.fab.formats.gwl import GwlError, mask_columns, rasterise_tops, read_gwl, stack_columns, write_gwl
 from quaton_fab.printing.printer import get_profile
 from quaton_fab.fab.formats.stack import plan_stack

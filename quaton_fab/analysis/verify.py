@@ -31,25 +31,21 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from quaton_fab.design import Design
-from quaton_fab.fab.formats import gds as gds_io
-from quaton_fab.fab.formats import gwl as gwl_io
-from quaton_fab.fab.formats import stack as stack_io
-from quaton_fab.fab.export import read_gwl_stack
-from quaton_fab.fab.formats import stl as stl_io
-from quaton_fab.fab.formats.heightmap import read_height_bmp, read_height_png, read_height_tiff
-from quaton_fab.printing.level_table import HEIGHT_TOLERANCE_M, LevelTable, nearest_levels, relief_from_table
+from quaton_fab.fab.formats.registry import read_formats
+from quaton_fab.fab.formats.spec import ReadBack, ReadBackError, ReadJob
+from quaton_fab.printing.level_table import HEIGHT_TOLERANCE_M, LevelTable, relief_from_table
 from quaton_fab.fab.report_html import REPORT_NAME, read_report
-from quaton_fab.fab.sheet import read_fab_sheet
+from quaton_fab.fab.sheet import JSON_NAME, read_fab_sheet
 from quaton_fab.analysis.sheet_check import VerifyError, check_sheet
 from quaton_fab.optics.propagation import OpticsError
-from quaton_fab.analysis.convergence import DEFAULT_PROBE_SAMPLES, ProbeResult, run_probe
+from quaton_fab.analysis.convergence import DEFAULT_PROBE_SAMPLES, run_probe
+from quaton_fab.analysis.verify_report import VerifyReport, VerifyRow
 from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 
 __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError", "DEFAULT_TOLERANCE"]
@@ -60,256 +56,47 @@ log = logging.getLogger(__name__)
 DEFAULT_TOLERANCE = {"accuracy": 0.005, "ssim": 0.01}
 
 
-@dataclass
-class VerifyRow:
-    """One exported format: how it was read, how well it matches, and its metric as a printed object."""
-
-    file: str
-    reader: str
-    level_match: float
-    max_height_error_m: float
-    metric: float
-    heights_m: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))
-
-
-@dataclass
-class VerifyReport:
-    """Result of :func:`verify_export` (metrics are fractions: accuracy 0…1, SSIM ≤ 1)."""
-
-    metric_name: str
-    design_metric: float
-    reported_metric: float | None
-    reference_design_metric: float
-    samples: int
-    rows: list[VerifyRow]
-    problems: list[str]
-    tolerance: float
-    design_fidelity: str
-    reference_fidelity: str
-    checked_files: list[str] = field(default_factory=list)
-    probe: ProbeResult | None = None
-    fidelity_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def converged(self) -> bool | None:
-        """The convergence probe's verdict (None when no probe was run)."""
-        return None if self.probe is None else self.probe.converged
-
-    @property
-    def files_metric(self) -> float:
-        """The worst metric over the exported formats (as printed objects)."""
-        return min(r.metric for r in self.rows)
-
-    @property
-    def gap_files(self) -> float:
-        """(a) files − design, both as printed objects at the reference fidelity."""
-        return self.files_metric - self.reference_design_metric
-
-    @property
-    def gap_model(self) -> float:
-        """(b) design at the reference fidelity − design at its training fidelity."""
-        return self.reference_design_metric - self.design_metric
-
-    @property
-    def total_gap(self) -> float:
-        """files as printed − design metric (training model); (a) + (b)."""
-        return self.files_metric - self.design_metric
-
-    @property
-    def within_tolerance(self) -> bool:
-        """True when the files lose no more than ``tolerance`` against the design metric."""
-        return self.total_gap >= -self.tolerance - 1e-12
-
-    @property
-    def largest_cause(self) -> str:
-        """Which part of the gap is larger, in words."""
-        if self.gap_model <= self.gap_files:
-            return (
-                f"the printed-object model ({self.reference_fidelity}) loses {-self.gap_model:.4f} against the "
-                f"training model ({self.design_fidelity}): train with the relief model at the sampling rule"
-            )
-        return (
-            f"the exported files lose {-self.gap_files:.4f} against the design as a printed object (material, base, "
-            "z-step or file errors: export with the design's own fabrication settings)"
-        )
-
-    @property
-    def files_ok(self) -> bool:
-        """True when every listed file is unchanged and reads back to the level table (the gap aside)."""
-        return not self.problems
-
-    @property
-    def ok(self) -> bool:
-        """True when every file reads back to the design, the total gap is within the tolerance and the reference
-        is not shown to be unconverged by the probe."""
-        return not self.problems and self.within_tolerance and self.converged is not False
-
-    def failures(self) -> list[str]:
-        """Every reason the verification failed (empty when ``ok``)."""
-        out = list(self.problems)
-        if not self.within_tolerance:
-            out.append(
-                f"{self.metric_name} as printed {self.files_metric:.4f} vs design {self.design_metric:.4f}: gap "
-                f"{self.total_gap:+.4f} exceeds the tolerance {self.tolerance:.4f}; largest cause: {self.largest_cause}"
-            )
-        if self.converged is False:
-            out.append(f"not converged: {self.probe.summary()}")
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (also what the fab sheet records)."""
-        return {
-            "metric": self.metric_name,
-            "samples": self.samples,
-            "design_metric": self.design_metric,
-            "reported_metric": self.reported_metric,
-            "design_fidelity": self.design_fidelity,
-            "reference_design_metric": self.reference_design_metric,
-            "reference_fidelity": self.reference_fidelity,
-            "files_metric": self.files_metric,
-            "gap_files": self.gap_files,
-            "gap_model": self.gap_model,
-            "total_gap": self.total_gap,
-            "tolerance": self.tolerance,
-            "passed": self.ok,
-            "problems": self.failures(),
-            "checked_files": self.checked_files,
-            "converged": self.converged,
-            "probe": None if self.probe is None else self.probe.to_dict(),
-            "fidelity_ids": self.fidelity_ids,
-            "files": [
-                {"file": r.file, "reader": r.reader, "level_match": r.level_match,
-                 "max_height_error_m": r.max_height_error_m, "metric": r.metric,
-                 "gap": r.metric - self.design_metric}
-                for r in self.rows
-            ],
-        }
-
-
 def _phase_key(phases: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(np.round(phases, 12)).tobytes()).hexdigest()
 
 
-@dataclass
-class _ReadBack:
-    """One exported format read back: level map and relief heights above the base, both (L, N, N)."""
-
-    label: str
-    reader: str
-    levels: np.ndarray
-    heights_m: np.ndarray
-    tolerance_m: float
-    problems: list[str] = field(default_factory=list)
-
-
-def _read_stack(design: Design, path: Path, table: LevelTable, sheet: dict[str, Any]) -> _ReadBack:
-    """``stack.stl``: each plate's relief at the pixel centres, and the plate spacing against the sheet's."""
-    g = design.geometry
-    heights, floors_m = stack_io.read_stack_heights(path, g.layers, g.neurons, g.pitch_m, table.base_m)
-    snapped = np.asarray(table.snapped_height_m)
-    item = _ReadBack(path.name, "numpy-stl (stack, per plate)", nearest_levels(heights, snapped)[0], heights,
-                     HEIGHT_TOLERANCE_M)
-    pitch_m = ((sheet.get("extra") or {}).get("stack") or {}).get("plate_pitch_m")
-    if pitch_m is None:
-        item.problems.append(f"{path.name}: the fab sheet does not record the plate pitch")
-    elif g.layers > 1:
-        error_m = float(np.max(np.abs(np.diff(floors_m) - float(pitch_m))))
-        if error_m > HEIGHT_TOLERANCE_M:
-            item.problems.append(
-                f"{path.name}: plates are not {float(pitch_m) * 1e6:.6g} µm apart (off by up to {error_m * 1e9:.3g} nm)"
-            )
-    return item
-
-
 def read_back(
     design: Design, export_dir: Path, table: LevelTable, listed: set[str], sheet: dict[str, Any] | None = None
-) -> list[_ReadBack]:
-    """Read every exported format whose files the fab sheet lists (``listed``: file names)."""
-    g = design.geometry
-    snapped = np.asarray(table.snapped_height_m)
-    found: list[_ReadBack] = []
-    for ext, reader in (("gds", "gdstk.read_gds"), ("oas", "gdstk.read_oas")):
-        name = f"design.{ext}"
-        if name in listed:
-            levels = gds_io.read_gds_levels(export_dir / name, g.neurons, g.pitch_m, table.n)
-            found.append(_ReadBack(name, reader, levels, snapped[levels], HEIGHT_TOLERANCE_M))
-    masks = range(1, g.layers + 1)
+) -> list[ReadBack]:
+    """Read every exported format whose files the fab sheet lists (``listed``: file names), then the report.
 
-    def height_map(read):
-        def load(path: Path) -> tuple[np.ndarray, float]:
-            heights, meta = read(path)
-            # half a grey step (a height exactly between two greys rounds either way; 1e-9 relative float noise)
-            return heights, max(HEIGHT_TOLERANCE_M, 0.5 * float(meta["height_per_grey_m"]) * (1 + 1e-9))
-
-        return load
-
-    for pattern, reader, load in (
-        ("mask_{}.stl", "numpy-stl",
-         lambda p: (stl_io.read_stl_heights(p, g.neurons, g.pitch_m, table.base_m), HEIGHT_TOLERANCE_M)),
-        ("mask_{}_height.png", "Pillow", height_map(read_height_png)),
-        ("mask_{}_height.tif", "Pillow", height_map(read_height_tiff)),
-        ("mask_{}_height8.png", "Pillow", height_map(read_height_png)),
-        ("mask_{}_height.bmp", "Pillow (scale from the fab sheet)", height_map(read_height_bmp)),
-    ):
-        names = [pattern.format(l) for l in masks]
-        present = [n in listed for n in names]
-        if not any(present):
-            continue
-        if not all(present):
-            raise VerifyError(f"the fab sheet lists {names[present.index(True)]} but not {names[present.index(False)]}")
-        loaded = [load(export_dir / n) for n in names]
-        heights = np.stack([h for h, _ in loaded])
-        found.append(_ReadBack(pattern.format("*"), reader, nearest_levels(heights, snapped)[0], heights,
-                               max(t for _, t in loaded)))
-    if "stack.stl" in listed:
-        found.append(_read_stack(design, export_dir / "stack.stl", table, sheet or {}))
-    gwl_names = [f"mask_{l}.gwl" for l in masks]
-    if any(n in listed for n in gwl_names):
-        if table.z_step_m is None:
-            raise VerifyError("the fab sheet lists GWL jobs but its level table has no slicing distance")
-        side_um = g.neurons * g.pitch_m * 1e6
-        top_um = (table.base_m + float(np.max(snapped))) * 1e6 + table.z_step_m * 1e6
-        heights = np.stack([
-            gwl_io.rasterise_tops(_checked_gwl(export_dir / n, sheet, (0.0, side_um, 0.0, side_um, 0.0, top_um)),
-                                  g.neurons, g.neurons, g.pitch_m, table.z_step_m)
-            - table.base_m
-            for n in gwl_names
-        ])
-        found.append(_ReadBack("mask_*.gwl", "quaton-fab GWL reader", nearest_levels(heights, snapped)[0], heights,
-                               HEIGHT_TOLERANCE_M))
-    if "stack.gwl" in listed:
-        floors_um = ((sheet or {}).get("extra") or {}).get("gwl", {}).get("stack_plate_floors_um")
-        if floors_um is None or table.z_step_m is None:
-            raise VerifyError("the fab sheet lists stack.gwl but records no plate floors or slicing distance")
-        frame_um = float(((sheet or {}).get("extra") or {}).get("stack", {}).get("frame_um") or 0.0)
-        side_um = g.neurons * g.pitch_m * 1e6
-        top_um = (float(np.max(floors_um)) + (table.base_m + float(np.max(snapped)) + table.z_step_m) * 1e6)
-        _checked_gwl(export_dir / "stack.gwl", sheet, (-frame_um, side_um + frame_um, -frame_um, side_um + frame_um,
-                                                        0.0, top_um))
-        heights = read_gwl_stack(export_dir / "stack.gwl", g.layers, g.neurons, g.pitch_m, table.base_m,
-                                 table.z_step_m, np.asarray(floors_um) * 1e-6)
-        found.append(_ReadBack("stack.gwl", "quaton-fab GWL reader (per plate)", nearest_levels(heights, snapped)[0],
-                               heights, HEIGHT_TOLERANCE_M))
-    if REPORT_NAME in listed:  # the design report's embedded level maps and level table
-        levels, page = read_report(export_dir / REPORT_NAME, g.neurons, g.layers)
-        item = _ReadBack(REPORT_NAME, "quaton-fab report reader (embedded level maps)", levels, snapped[levels],
-                         HEIGHT_TOLERANCE_M)
-        if sheet is not None and page.get("levels") != sheet.get("levels"):
-            item.problems.append(f"{REPORT_NAME}: its level table differs from the fab sheet's")
-        found.append(item)
+    ``sheet`` is the fab sheet as read (once) by the caller; the readers take what they need from it.
+    """
+    job = ReadJob(design, Path(export_dir), table, frozenset(listed), sheet)
+    try:
+        found = read_formats(job)
+    except ReadBackError as exc:
+        raise VerifyError(str(exc)) from None
+    if REPORT_NAME in listed:
+        found.append(_read_report(job))
     if not found:
         raise VerifyError(f"the fab sheet in {str(export_dir)!r} lists no GDS/OASIS/STL/PNG/TIFF files")
     return found
 
 
-def _checked_gwl(path: Path, sheet: dict[str, Any] | None, box_um: tuple[float, ...]) -> gwl_io.GwlJob:
-    """A GWL job read completely and checked against what the export writes (header commands, part volume)."""
-    job = gwl_io.read_gwl(path)
-    printer = ((sheet or {}).get("extra") or {}).get("printer")
-    if not isinstance(printer, dict):
-        raise VerifyError("the fab sheet lists GWL jobs but records no printer profile")
-    gwl_io.check_job(job, path, gwl_io.job_settings(printer), box_um)  # type: ignore[arg-type]
-    return job
+def _read_report(job: ReadJob) -> ReadBack:
+    """The design report's embedded level maps (exact) and level table (the sheet's)."""
+    g = job.design.geometry
+    levels, page = read_report(job.folder / REPORT_NAME, g.neurons, g.layers)
+    item = ReadBack(REPORT_NAME, "quaton-fab report reader (embedded level maps)", levels, job.snapped[levels],
+                    HEIGHT_TOLERANCE_M, exact_levels=True)
+    if job.sheet is not None and page.get("levels") != job.sheet.get("levels"):
+        item.problems.append(f"{REPORT_NAME}: its level table differs from the fab sheet's")
+    return item
+
+
+def _listed_files(export: Path, sheet: dict[str, Any]) -> tuple[set[str], list[str]]:
+    """The file names the sheet lists, and problems for those changed since export (a missing one raises)."""
+    files = [f for f in sheet.get("files", []) if isinstance(f, dict) and "name" in f]
+    problems = _changed_files(export, files)
+    if problems and any("missing" in p for p in problems):
+        raise VerifyError(problems[0])
+    return {f["name"] for f in files}, problems
 
 
 def _changed_files(export_dir: Path, files: list[dict[str, Any]]) -> list[str]:
@@ -324,7 +111,7 @@ def _changed_files(export_dir: Path, files: list[dict[str, Any]]) -> list[str]:
     return problems
 
 
-def _simulation_heights(item: "_ReadBack", snapped: np.ndarray) -> np.ndarray:
+def _simulation_heights(item: ReadBack, snapped: np.ndarray) -> np.ndarray:
     """Heights to simulate for one read-back format (m, (L, N, N)).
 
     Where a read-back height lies within the format's tolerance of its nearest level, that level's exact
@@ -350,6 +137,7 @@ def verify_export(
 ) -> VerifyReport:
     """Read ``export_dir`` back and compare the printed object with the design (see the module docstring).
 
+    The fab sheet is read once here; everything below gets it.
     Args:
         samples: number of test samples to simulate (default: the design's own test split).
         tolerance: largest accepted loss of the primary metric (default ``DEFAULT_TOLERANCE``).
@@ -359,9 +147,45 @@ def verify_export(
         probe_progress: ``progress(done, total)`` of the probe.
     """
     export = Path(export_dir)
-    sheet_path = export / "fab_sheet.json"
+    sheet, table = _load_sheet(design, export)
+    g = design.geometry
+    metric_name = design.metrics.get("primary", "accuracy")
+    tol = _tolerance(metric_name, tolerance)
+    listed, problems = _listed_files(export, sheet)
+    train_fid, ref, files_fid = _fidelities(design, table, oversample, max_slice_m)
+    metric = _Metrics(design, metric_name, samples, device, progress)
+    reported = design.metrics.get("test", {}).get(metric_name) if samples is None else None
+    design_metric = float(reported) if reported is not None else metric(train_fid, design.level_heights_m())
+    design_heights = None if ref.relief is None else np.asarray(ref.relief.level_heights_m)[design.level_indices]
+    reference_design = metric(ref, design_heights)
+    try:
+        items = read_back(design, export, table, listed, sheet)
+    except Exception as exc:  # noqa: BLE001 - a changed file may break its reader in any way
+        if problems:  # the file changed since export: that is the finding, not the reader's complaint
+            raise VerifyError(f"{problems[0]} and cannot be read back ({type(exc).__name__})") from None
+        raise
+    rows = _judge(design, table, items, listed, problems, lambda heights: metric(files_fid, heights))
+    probe = None
+    if probe_samples:
+        count = int(probe_samples) if samples is None else min(int(probe_samples), int(samples))
+        known = reference_design if samples is not None and count == samples else None  # the same samples
+        probe = run_probe(design, ref, samples=count, tolerance=tol, heights_m=design_heights, device=device,
+                          progress=probe_progress, reference_metric=known)
+    n_samples = int(design.metrics.get("test", {}).get("samples", 0)) if reported is not None else int(samples or 0)
+    return VerifyReport(
+        metric_name=metric_name, design_metric=design_metric, reported_metric=reported,
+        reference_design_metric=reference_design, samples=n_samples, rows=rows, problems=problems, tolerance=tol,
+        design_fidelity=train_fid.describe(g), reference_fidelity=files_fid.describe(g),
+        checked_files=sorted(listed), probe=probe,
+        fidelity_ids={"design": train_fid.identifier(g), "reference": files_fid.identifier(g)},
+    )
+
+
+def _load_sheet(design: Design, export: Path) -> tuple[dict[str, Any], LevelTable]:
+    """The fab sheet of ``export`` (read once, checked against its hash and the design) and its level table."""
+    sheet_path = export / JSON_NAME
     if not sheet_path.is_file():
-        raise VerifyError(f"{str(export)!r} is not an export directory: fab_sheet.json is missing")
+        raise VerifyError(f"{str(export)!r} is not an export directory: {JSON_NAME} is missing")
     sheet = read_fab_sheet(sheet_path)
     check_sheet(sheet, design, export)  # its own hash, the design and material table, paths inside `export`
     table = LevelTable.from_dict(sheet["level_table"])
@@ -374,16 +198,22 @@ def verify_export(
         )
     if table.n != design.levels.n:
         raise VerifyError(f"the export has {table.n} levels, the design {design.levels.n}")
-    metric_name = design.metrics.get("primary", "accuracy")
+    return sheet, table
+
+
+def _tolerance(metric_name: str, tolerance: float | None) -> float:
+    """The accepted loss of ``metric_name`` (a fraction; default ``DEFAULT_TOLERANCE``)."""
     tol = DEFAULT_TOLERANCE.get(metric_name, 0.01) if tolerance is None else float(tolerance)
     if not 0 <= tol <= 1:  # a fraction of the metric: NaN, infinity or more than everything is no tolerance
         raise VerifyError(f"--tolerance {tolerance!r}: give a finite fraction between 0 and 1 (e.g. 0.005)")
+    return tol
 
-    files = [f for f in sheet.get("files", []) if isinstance(f, dict) and "name" in f]
-    problems: list[str] = _changed_files(export, files)
-    if problems and any("missing" in p for p in problems):
-        raise VerifyError(problems[0])
 
+def _fidelities(
+    design: Design, table: LevelTable, oversample: int | None, max_slice_m: float | None
+) -> tuple[Fidelity, Fidelity, Fidelity]:
+    """The training fidelity, the reference (design as printed) and the files' (the sheet's relief) fidelity."""
+    g = design.geometry
     train_fid = design_fidelity(design)
     try:
         ref = reference_fidelity(design, oversample=oversample, max_slice_m=max_slice_m)
@@ -397,72 +227,52 @@ def verify_export(
         max_slice_m=ref.relief.max_slice_m if ref.relief is not None else None,
         orientation=own.orientation if own is not None else "base-first",
     )
-    files_fid = Fidelity(ref.oversample, files_relief, "reference")
     try:
         files_relief.free_distances_m(g.distances_m())
     except OpticsError as exc:
         raise VerifyError(f"the exported part does not fit the design's distances: {exc}") from None
-    cache: dict[tuple[str, str], float] = {}
+    return train_fid, ref, Fidelity(ref.oversample, files_relief, "reference")
 
-    def metric(fid: Fidelity, heights: np.ndarray | None) -> float:
+
+class _Metrics:
+    """The design's primary metric at a fidelity and heights, each simulated once (cached by fidelity and phases)."""
+
+    def __init__(self, design: Design, metric_name: str, samples: int | None, device: str,
+                 progress: Callable[[int, int], None] | None) -> None:
+        self.design, self.metric_name, self.samples = design, metric_name, samples
+        self.device, self.progress = device, progress
+        self.cache: dict[tuple[str, str], float] = {}
+
+    def __call__(self, fid: Fidelity, heights: np.ndarray | None) -> float:
         key = (repr(fid.to_dict()), "levels" if heights is None else _phase_key(heights * 1e6))
-        if key not in cache:
-            values = simulate_design(design, samples=samples, fidelity=fid, heights_m=heights, device=device,
-                                     progress=progress)
-            cache[key] = float(values[metric_name])
-        return cache[key]
+        if key not in self.cache:
+            values = simulate_design(self.design, samples=self.samples, fidelity=fid, heights_m=heights,
+                                     device=self.device, progress=self.progress)
+            self.cache[key] = float(values[self.metric_name])
+        return self.cache[key]
 
-    reported = design.metrics.get("test", {}).get(metric_name) if samples is None else None
-    design_metric = float(reported) if reported is not None else metric(train_fid, design.level_heights_m())
-    design_heights = None if ref.relief is None else np.asarray(ref.relief.level_heights_m)[design.level_indices]
-    reference_design = metric(ref, design_heights)
-    if samples is None and reported is not None:
-        n_samples = int(design.metrics.get("test", {}).get("samples", 0))
-    else:
-        n_samples = int(samples or 0)
 
-    rows: list[VerifyRow] = []
-    expected = np.asarray(table.snapped_height_m)[design.level_indices]
+def _judge(
+    design: Design, table: LevelTable, items: list[ReadBack], listed: set[str], problems: list[str],
+    files_metric: Callable[[np.ndarray], float],
+) -> list[VerifyRow]:
+    """One row per read-back format (its level match, height error and metric as printed); adds the problems."""
+    g = design.geometry
     snapped = np.asarray(table.snapped_height_m)
-    listed = {f["name"] for f in files}
-    try:
-        items = read_back(design, export, table, listed, sheet)
-    except Exception as exc:  # noqa: BLE001 - a changed file may break its reader in any way
-        if problems:  # the file changed since export: that is the finding, not the reader's complaint
-            raise VerifyError(f"{problems[0]} and cannot be read back ({type(exc).__name__})") from None
-        raise
+    expected = snapped[design.level_indices]
     read_names = {item.label.replace("*", str(l)) for item in items for l in range(1, g.layers + 1)}
     for name in sorted(listed - read_names):
         problems.append(f"{name}: listed in the fab sheet but not read back by verify (no reader for it)")
+    rows: list[VerifyRow] = []
     for item in items:
         problems.extend(item.problems)
         match = float(np.mean(item.levels == design.level_indices))
         height_error = float(np.max(np.abs(item.heights_m - expected)))
-        if item.label.endswith((".gds", ".oas", ".html")) and match < 1.0:
+        if item.exact_levels and match < 1.0:
             differ = int(np.sum(item.levels != design.level_indices))
             problems.append(f"{item.label}: level map differs from the design at {differ} pixels")
         if height_error > item.tolerance_m:
             problems.append(f"{item.label}: heights differ from the level table by up to {height_error * 1e9:.3g} nm")
         heights = _simulation_heights(item, snapped)
-        rows.append(VerifyRow(item.label, item.reader, match, height_error, metric(files_fid, heights), heights))
-    probe = None
-    if probe_samples:
-        count = int(probe_samples) if samples is None else min(int(probe_samples), int(samples))
-        known = reference_design if samples is not None and count == samples else None  # the same samples
-        probe = run_probe(design, ref, samples=count, tolerance=tol, heights_m=design_heights, device=device,
-                          progress=probe_progress, reference_metric=known)
-    return VerifyReport(
-        metric_name=metric_name,
-        design_metric=design_metric,
-        reported_metric=reported,
-        reference_design_metric=reference_design,
-        samples=n_samples,
-        rows=rows,
-        problems=problems,
-        tolerance=tol,
-        design_fidelity=train_fid.describe(g),
-        reference_fidelity=files_fid.describe(g),
-        checked_files=sorted(listed),
-        probe=probe,
-        fidelity_ids={"design": train_fid.identifier(g), "reference": files_fid.identifier(g)},
-    )
+        rows.append(VerifyRow(item.label, item.reader, match, height_error, files_metric(heights), heights))
+    return rows
