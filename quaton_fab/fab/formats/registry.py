@@ -18,14 +18,16 @@ from quaton_fab.fab.formats.gwl_spec import GWL
 from quaton_fab.fab.formats.heightmap_spec import BMP, PNG, PNG8, TIFF
 from quaton_fab.fab.formats.spec import FormatSpec, ReadBack, ReadJob, WriteJob
 from quaton_fab.fab.formats.stl_spec import STL
+from quaton_fab.vocabulary import FORMATS
 
 __all__ = ["REGISTRY", "FORMATS", "selected", "planned_names", "write_formats", "read_formats", "grid_free",
            "needs_grid", "sheet_sections"]
 
-#: Format name → spec, in the order ``--format all`` lists them.
-REGISTRY: dict[str, FormatSpec] = {spec.name: spec for spec in (STL, GDS, OAS, PNG, TIFF, PNG8, BMP, GWL)}
-#: The format names, as when the registry was built (``ExportOptions`` checks against ``REGISTRY`` itself).
-FORMATS: tuple[str, ...] = tuple(REGISTRY)
+#: Format name → spec, in the order of ``quaton_fab.vocabulary.FORMATS`` (what ``--format all`` lists; the
+#: names live there so the command line can offer them without importing the writers).
+REGISTRY: dict[str, FormatSpec] = {
+    spec.name: spec for spec in sorted((STL, GDS, OAS, PNG, TIFF, PNG8, BMP, GWL), key=lambda s: FORMATS.index(s.name))
+}
 
 
 def selected(formats: Iterable[str]) -> list[FormatSpec]:
