@@ -30,8 +30,9 @@ import numpy as np
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.fab.sheet import SHEET_HASH_KEY, level_rows, sheet_digest
 from quaton_fab.fab.formats.heightmap import level_greys
-from quaton_fab.printing.level_table import LevelTable, level_table
+from quaton_fab.printing.level_table import LevelTable
 from quaton_fab.printing.materials import get_material
+from quaton_fab.printing.resolve import PrintChoices, build_level_table
 
 __all__ = ["VerifyError", "check_sheet", "check_file_names"]
 
@@ -138,7 +139,8 @@ def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
     for what, value in (("material.n", sheet["material"]["n"]), ("level_table.n_material", recorded.n_material)):
         if not _close(float(value), n_material):
             raise mismatch(what, value, n_material, f"the material table for {name} at λ0")
-    rebuilt = level_table(phases, material, g.wavelength_m, n_medium, recorded.base_m, recorded.z_step_m)
+    choices = PrintChoices(material, n_medium, recorded.base_m, recorded.z_step_m)
+    rebuilt = build_level_table(phases, g.wavelength_m, choices)
     expected = rebuilt.to_dict()
     for key, value in expected.items():
         if not _close(sheet["level_table"].get(key), value, abs_=1e-15):
