@@ -36,6 +36,7 @@ from quaton_fab.resources import check_simulation, fidelity_option
 from quaton_fab.data import Encoding
 from quaton_fab.tasks import task_from_dict
 from quaton_fab.simulate import evaluate_network, load_design_split, reference_fidelity, resolve_device
+from quaton_fab.tasks.metrics import metric_spec, primary_metric_name
 
 __all__ = ["ToleranceRun", "run_tolerance", "tolerance_markdown", "tolerance_sheet_entry"]
 
@@ -149,9 +150,9 @@ def run_tolerance(
     for factor in combined_factors:
         if not (isinstance(factor, numbers.Real) and math.isfinite(factor) and factor >= 0):
             raise ToleranceError(f"combined factor must be a finite number >= 0, got {factor!r}")
-    primary = design.metrics.get("primary") or ("accuracy" if design.task.get("kind") == "classify" else "ssim")
+    primary = primary_metric_name(design.metrics, design.task.get("kind"))
     if allowed_loss is None:
-        allowed_loss = 0.01 if primary == "accuracy" else 0.02
+        allowed_loss = metric_spec(primary).tolerance_loss
     if not (isinstance(allowed_loss, numbers.Real) and math.isfinite(allowed_loss) and 0 <= allowed_loss <= 1):
         raise ToleranceError(f"allowed loss must be a number in [0, 1], got {allowed_loss!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:

@@ -32,6 +32,7 @@ import numpy as np
 
 from quaton_fab.fileio import atomic_write_bytes
 from quaton_fab.printing.printability import diagonal_contact_windows, isolated_pixels
+from quaton_fab.tasks.metrics import HEADLINE_ORDER, metric_spec, metric_title
 from quaton_fab.html_page import (
     PageError,
     asset_text,
@@ -307,14 +308,20 @@ def _glance(sheet: Mapping[str, Any], data: Mapping[str, Any]) -> str:
         ("design", esc(f"{(extra.get('design') or {}).get('method', '?')} · task "
                        f"{(extra.get('design') or {}).get('task', '?')} · {len(sheet['levels'])} levels")),
     ]
-    metrics = (extra.get("design") or {}).get("metrics_test") or {}
-    if "accuracy" in metrics:
-        rows.append(("design test accuracy (training model)",
-                     num(metrics["accuracy"], 2, key="extra.design.metrics_test.accuracy", scale=100, unit="%")))
-    elif "ssim" in metrics:
-        rows.append(("design test SSIM (training model)",
-                     num(metrics["ssim"], 4, key="extra.design.metrics_test.ssim")))
+    rows += _headline_metric((extra.get("design") or {}).get("metrics_test") or {})
     return _kv(rows, "glance")
+
+
+def _headline_metric(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The design's headline test metric as a glance row (none if it records neither accuracy nor SSIM)."""
+    for name in HEADLINE_ORDER:
+        if name in metrics:
+            spec = metric_spec(name)
+            # the page has always written this scale as data-scale="100" (an integer) and left SSIM's default
+            shown = {"scale": round(spec.scale), "unit": spec.unit} if spec.unit else {}
+            return [(f"design test {metric_title(name)} (training model)",
+                     num(metrics[name], spec.digits, key=f"extra.design.metrics_test.{name}", **shown))]
+    return []
 
 
 def _orientation(sheet: Mapping[str, Any]) -> str:
@@ -443,8 +450,8 @@ def _verification(sheet: Mapping[str, Any], export_name: str) -> str:
     ver = sheet.get("verification")
     if not ver:
         return not_run("Printed-object verification", f"quaton-fab verify DESIGN_DIR {export_name}")
-    unit_scale, digits = (100.0, 2) if ver["metric"] == "accuracy" else (1.0, 4)
-    unit = "%" if ver["metric"] == "accuracy" else ""
+    spec = metric_spec(ver["metric"])
+    unit_scale, digits, unit = spec.scale, spec.digits, spec.unit
 
     def v(key: str) -> str:
         return num(ver[key], digits, key=f"verification.{key}", scale=unit_scale, unit=unit)
@@ -471,8 +478,8 @@ def _verification(sheet: Mapping[str, Any], export_name: str) -> str:
 
 
 def metric_label(metric: str) -> str:
-    """Column title of a metric."""
-    return "accuracy" if metric == "accuracy" else metric.upper()
+    """Column title of a metric (:func:`quaton_fab.tasks.metrics.metric_title`)."""
+    return metric_title(metric)
 
 
 def _crosscheck(sheet: Mapping[str, Any], export_dir: Path | None, export_name: str) -> str:

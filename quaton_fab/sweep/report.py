@@ -27,6 +27,7 @@ from quaton_fab.fileio import commit_set
 from quaton_fab.sweep.report_html import render_sweep_page
 from quaton_fab.sweep.runner import SweepError, load_records
 from quaton_fab.simulate import REFERENCE_SLICE_FRACTION
+from quaton_fab.tasks.metrics import metric_axis_label, metric_spec, primary_metric_name
 
 #: Method order of the QuATON study (others follow alphabetically).
 METHOD_ORDER = ("fp", "pq", "ste", "gs", "psq", "psq-lt")
@@ -118,7 +119,7 @@ def _check_record(rec: Any) -> None:
     levels = cell["params"].get("levels", cell.get("overrides", {}).get("levels"))
     if levels is not None and (isinstance(levels, bool) or not isinstance(levels, int)):
         raise SweepError(f"{where}: levels {levels!r} is not an integer")
-    if not isinstance(rec.get("primary", "accuracy"), str):
+    if not isinstance(primary_metric_name(rec), str):
         raise SweepError(f"{where}: 'primary' must be a metric name")
     metrics = rec.get("metrics", {})
     if not isinstance(metrics, dict) or not all(isinstance(m, dict) for m in metrics.values()):
@@ -159,7 +160,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         primary = None
         for key, recs in groups.items():
             params = json.loads(key)
-            primary = recs[0].get("primary", "accuracy")
+            primary = primary_metric_name(recs[0])
             metrics = {}
             for fid in FIDELITY_ORDER:
                 if fid == "gap":  # per cell, then over seeds
@@ -188,11 +189,12 @@ def _fmt(stat: dict[str, Any] | None, primary: str) -> str:
     if not stat:
         return "–"
     s = Stat(stat["mean"], stat["std"], tuple(stat["values"]))
-    return s.text(100.0, 2) if primary == "accuracy" else s.text(1.0, 4)
+    spec = metric_spec(primary)
+    return s.text(spec.scale, spec.digits)
 
 
 def _unit(primary: str) -> str:
-    return "accuracy (%)" if primary == "accuracy" else primary.upper()
+    return metric_axis_label(primary)
 
 
 def ranking(grid: dict[str, Any], fidelity: str = "reference") -> list[tuple[str, float, int]]:
@@ -268,7 +270,7 @@ def write_figures(summary: dict[str, Any], fig_dir: Path, fidelity: str = "refer
                 and fidelity in r["metrics"]]
         if not rows or set(grid["group_by"]) - {"method", "levels"}:
             continue
-        scale = 100.0 if grid["primary"] == "accuracy" else 1.0
+        scale = metric_spec(grid["primary"]).scale
         if len({r["params"]["levels"] for r in rows if r["params"]["method"] != "fp"}) < 2:
             rank = ranking(grid, fidelity)
             if rank:
