@@ -162,6 +162,7 @@ class Design:
     def primary_metric(self) -> tuple[str, float] | None:
         """The headline test metric ``(name, value)`` if the design has one."""
         test = self.metrics.get("test", {})
+        # the order of quaton_fab.tasks.metrics.HEADLINE_ORDER (design and tasks are independent layers)
         for name in ("accuracy", "ssim"):
             if name in test:
                 return name, float(test[name])

@@ -35,6 +35,7 @@ def test_display_and_defaults():
     assert (acc.verify_tolerance, ssim.verify_tolerance) == (0.005, 0.01)
     assert (acc.tolerance_loss, ssim.tolerance_loss) == (0.01, 0.02)
     assert metric_spec("mse").digits == 4 and metric_spec("mse").scale == 1.0
+    assert metric_spec("mse").verify_tolerance == 0.01 and metric_spec("mse").tolerance_loss == 0.02
     assert metric_title(ACCURACY) == "accuracy" and metric_title(SSIM) == "SSIM"
     assert metric_axis_label(ACCURACY) == "accuracy (%)" and metric_axis_label(SSIM) == "SSIM"
     assert format_metric(0.93412, ACCURACY) == "93.41%" and format_metric(0.81234, SSIM) == "0.8123"

@@ -53,7 +53,7 @@ class MetricSpec:
     scale: float = 1.0
     digits: int = 4
     unit: str = ""
-    verify_tolerance: float | None = None
+    verify_tolerance: float = 0.01
     tolerance_loss: float = 0.02
 
 
