@@ -29,6 +29,7 @@ from quaton_fab.fab.report_data import (
     ASPECT_WARN,
     REPORT_NAME,
     REPORT_SCHEMA,
+    SPOT_LIST,
     SPOT_MAX,
     VIEW3D_MAX_BLOCKS,
     ReportError,
@@ -54,6 +55,8 @@ from quaton_fab.fab.report_sections import (
     _verdict,
     _verification,
     _warnings,
+    export_command,
+    metric_label,
     not_run,
 )
 from quaton_fab.fileio import atomic_write_bytes
@@ -62,7 +65,7 @@ from quaton_fab.html_page import PageError, asset_text, esc, html_document, plot
 __all__ = [
     "REPORT_NAME", "REPORT_SCHEMA", "VIEW3D_MAX_BLOCKS", "ASPECT_WARN", "SPOT_MAX", "ReportError",
     "render_design_report", "write_design_report", "refresh_report", "read_report", "read_report_levels", "block_size",
-    "aspect_ratios", "not_run", "report_data", "source_digest",
+    "aspect_ratios", "not_run", "report_data", "source_digest", "SPOT_LIST", "export_command", "metric_label",
 ]
 
 log = logging.getLogger(__name__)
