@@ -162,6 +162,7 @@ class Design:
     def primary_metric(self) -> tuple[str, float] | None:
         """The headline test metric ``(name, value)`` if the design has one."""
         test = self.metrics.get("test", {})
+        # the order of quaton_fab.tasks.metrics.HEADLINE_ORDER (design and tasks are independent layers)
         for name in ("accuracy", "ssim"):
             if name in test:
                 return name, float(test[name])
@@ -247,60 +248,21 @@ class Design:
         Raises:
             DesignError: missing files, bad JSON, another schema or version, or inconsistent masks.
         """
-        root = Path(path)
-        if root.is_file() and root.name == DESIGN_JSON:
-            root = root.parent
-        if not root.exists():
-            raise DesignError(f"design directory {str(root)!r} does not exist")
-        json_path, npz_path = root / DESIGN_JSON, root / MASKS_NPZ
-        if not json_path.is_file():
-            raise DesignError(f"{str(root)!r} is not a design directory: {DESIGN_JSON} is missing")
-        if not npz_path.is_file():
-            raise DesignError(f"{str(npz_path)!r} is missing")
-        meta = load_json_file(json_path, "design file", DesignError)
-        if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
-            raise DesignError(f"{str(json_path)!r} is not a quaton-fab design (schema key missing or wrong)")
-        version = meta.get("schema_version")
-        if version not in READABLE_VERSIONS:
-            raise DesignError(
-                f"{str(json_path)!r} has schema_version {version!r}; this quaton-fab reads versions "
-                f"{', '.join(map(str, READABLE_VERSIONS))}"
-            )
-        for key in _OBJECT_KEYS:
-            if meta.get(key) is not None and not isinstance(meta[key], dict):
-                raise DesignError(
-                    f"{str(json_path)!r}: {key!r} must be a JSON object, got {type(meta[key]).__name__}"
-                )
-        for key in ("test", "val_best", "test_unquantized"):
-            value = (meta.get("metrics") or {}).get(key)
-            if value is not None and not isinstance(value, dict):
-                raise DesignError(f"{str(json_path)!r}: 'metrics.{key}' must be a JSON object")
+        json_path, npz_path = _design_paths(path)
+        meta = _read_meta(json_path)
         # array headers are checked against memory before any data is read; members inflate with a cap
         arrays = npz_arrays(npz_path, DesignError, names=("level_indices", "fp_phases_rad"))
         if "level_indices" not in arrays:
             raise DesignError(f"{str(npz_path)!r} has no 'level_indices' array")
-        indices = arrays["level_indices"]
-        fp = arrays.get("fp_phases_rad")
-        propagation = meta.get("propagation") or {}
-        if not isinstance(propagation, dict):
-            raise DesignError(f"{str(json_path)!r}: 'propagation' must be an object")
-        model = propagation.get("model")
-        if model is not None and model != PROPAGATION_MODEL:
-            log.warning("design was made with propagation model %s; this version simulates with %s", model,
-                        PROPAGATION_MODEL)
-        relief_model = propagation.get("relief_model")
-        if relief_model is not None and relief_model != RELIEF_MODEL:
-            log.warning("design was made with relief model %s; this version simulates with %s", relief_model,
-                        RELIEF_MODEL)
+        propagation = _propagation(meta, json_path)
         try:
             relief = Relief.from_dict(propagation["relief"]) if propagation.get("relief") is not None else None
             geometry = Geometry.from_dict(meta["geometry"])
             geometry.rule_oversample  # noqa: B018 - a pitch or wavelength out of range overflows here, not later
-            levels = LevelSet.from_dict(meta["levels"])
             design = cls(
                 geometry=geometry,
-                levels=levels,
-                level_indices=indices,
+                levels=LevelSet.from_dict(meta["levels"]),
+                level_indices=arrays["level_indices"],
                 encoding=dict(meta["encoding"]),
                 task=dict(meta["task"]),
                 method=dict(meta["method"]),
@@ -311,7 +273,7 @@ class Design:
                 fabrication=meta.get("fabrication"),
                 relief=relief,
                 sampling=propagation.get("sampling"),
-                fp_phases_rad=fp,
+                fp_phases_rad=arrays.get("fp_phases_rad"),
                 software_version=str(meta.get("software", {}).get("version", "unknown")),
                 created=str(meta.get("created", "")),
             )
@@ -321,15 +283,74 @@ class Design:
             raise DesignError(f"{str(json_path)!r} lacks the required key {exc}") from None
         except (TypeError, ValueError, AttributeError, OverflowError) as exc:
             raise DesignError(f"{str(json_path)!r} is inconsistent: {exc}") from None
-        # the design's own simulation (one sample) must fit before any command allocates it
-        check_simulation(geometry, relief, option=str(json_path))
-        refusals, warnings = geometry_problems(
-            wavelength_m=geometry.wavelength_m, pitch_m=geometry.pitch_m, neurons=geometry.neurons,
-            distances_m={"d_in_m": geometry.d_in_m, "spacing_m": geometry.spacing_m, "d_out_m": geometry.d_out_m},
-            n_medium=geometry.n_medium)
-        for message in refusals + warnings:  # a saved design is still read; its numbers may mean little
-            log.warning("%s: %s", json_path, message)
+        _check_loaded_geometry(geometry, relief, json_path)
         return design
+
+
+def _design_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``(design.json, masks.npz)`` of a design directory (or of the path of its ``design.json``), both present."""
+    root = Path(path)
+    if root.is_file() and root.name == DESIGN_JSON:
+        root = root.parent
+    if not root.exists():
+        raise DesignError(f"design directory {str(root)!r} does not exist")
+    json_path, npz_path = root / DESIGN_JSON, root / MASKS_NPZ
+    if not json_path.is_file():
+        raise DesignError(f"{str(root)!r} is not a design directory: {DESIGN_JSON} is missing")
+    if not npz_path.is_file():
+        raise DesignError(f"{str(npz_path)!r} is missing")
+    return json_path, npz_path
+
+
+def _read_meta(json_path: Path) -> dict[str, Any]:
+    """``design.json`` read and checked: schema, a readable version, objects where objects belong."""
+    meta = load_json_file(json_path, "design file", DesignError)
+    if not isinstance(meta, dict) or meta.get("schema") != SCHEMA:
+        raise DesignError(f"{str(json_path)!r} is not a quaton-fab design (schema key missing or wrong)")
+    version = meta.get("schema_version")
+    if version not in READABLE_VERSIONS:
+        raise DesignError(
+            f"{str(json_path)!r} has schema_version {version!r}; this quaton-fab reads versions "
+            f"{', '.join(map(str, READABLE_VERSIONS))}"
+        )
+    for key in _OBJECT_KEYS:
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise DesignError(
+                f"{str(json_path)!r}: {key!r} must be a JSON object, got {type(meta[key]).__name__}"
+            )
+    for key in ("test", "val_best", "test_unquantized"):
+        value = (meta.get("metrics") or {}).get(key)
+        if value is not None and not isinstance(value, dict):
+            raise DesignError(f"{str(json_path)!r}: 'metrics.{key}' must be a JSON object")
+    return meta
+
+
+def _propagation(meta: dict[str, Any], json_path: Path) -> dict[str, Any]:
+    """The design's ``propagation`` record; a warning when it was made with another propagation or relief model."""
+    propagation = meta.get("propagation") or {}
+    if not isinstance(propagation, dict):
+        raise DesignError(f"{str(json_path)!r}: 'propagation' must be an object")
+    model = propagation.get("model")
+    if model is not None and model != PROPAGATION_MODEL:
+        log.warning("design was made with propagation model %s; this version simulates with %s", model,
+                    PROPAGATION_MODEL)
+    relief_model = propagation.get("relief_model")
+    if relief_model is not None and relief_model != RELIEF_MODEL:
+        log.warning("design was made with relief model %s; this version simulates with %s", relief_model,
+                    RELIEF_MODEL)
+    return propagation
+
+
+def _check_loaded_geometry(geometry: Geometry, relief: Relief | None, json_path: Path) -> None:
+    """The design's own simulation (one sample) must fit before any command allocates it; geometry warnings
+    are logged (a saved design is still read; its numbers may mean little)."""
+    check_simulation(geometry, relief, option=str(json_path))
+    refusals, warnings = geometry_problems(
+        wavelength_m=geometry.wavelength_m, pitch_m=geometry.pitch_m, neurons=geometry.neurons,
+        distances_m={"d_in_m": geometry.d_in_m, "spacing_m": geometry.spacing_m, "d_out_m": geometry.d_out_m},
+        n_medium=geometry.n_medium)
+    for message in refusals + warnings:
+        log.warning("%s: %s", json_path, message)
 
 
 def sampling_record(geometry: Geometry, requested: int | str) -> dict[str, Any]:

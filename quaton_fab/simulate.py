@@ -22,9 +22,8 @@ from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.network import DiffractiveNetwork, Geometry, rule_oversample
 from quaton_fab.optics.relief import Relief
 from quaton_fab.tasks import task_from_dict
-from quaton_fab.printing.defaults import DEFAULT_BASE_M
-from quaton_fab.printing.defaults import DEFAULT_MATERIAL
-from quaton_fab.printing.level_table import level_table, relief_from_table
+from quaton_fab.printing.level_table import LevelTable, relief_from_table
+from quaton_fab.printing.resolve import build_level_table, resolve_print
 
 __all__ = [
     "evaluate_network",
@@ -219,23 +218,26 @@ def design_fidelity(design: Design) -> Fidelity:
     return Fidelity(design.geometry.oversample, design.relief, "design")
 
 
-def default_relief(design: Design, *, material: str | None = None, base_m: float | None = None) -> Relief:
+def default_relief(
+    design: Design, *, material: str | None = None, base_m: float | None = None, table: LevelTable | None = None,
+) -> Relief:
     """The printed relief of a design: its own (relief-trained), else one built from its fabrication record.
 
-    ``material``/``base_m`` override; without a record the material is IP-Dip in the design's medium and the
-    base the fabrication default (2 µm).
+    ``material``/``base_m`` override (:mod:`quaton_fab.printing.resolve`: without a record the material is the
+    default in the design's medium and the base the fabrication default); the recorded z-step applies only to
+    the recorded material. ``table``: an already built level table (e.g. an export's) to build the relief from.
     """
-
+    if table is not None:
+        return relief_from_table(table, periodic=design.levels.periodic)
     fab = design.fabrication or {}
     if design.relief is not None and material is None:
         relief = design.relief
         return relief if base_m is None else dataclasses.replace(relief, base_m=float(base_m))
     g = design.geometry
-    mat = material or fab.get("material") or DEFAULT_MATERIAL
-    base = base_m if base_m is not None else fab.get("base_m", DEFAULT_BASE_M)
-    table = level_table(np.asarray(design.levels.phases), mat, g.wavelength_m, g.n_medium, float(base),
-                        fab.get("z_step_m") if material is None else None)
-    return relief_from_table(table, periodic=design.levels.periodic)
+    choices = resolve_print(fab, wavelength_m=g.wavelength_m, n_medium=g.n_medium, material=material,
+                            base_m=base_m, z_step_m=fab.get("z_step_m") if material is None else None)
+    return relief_from_table(build_level_table(design.levels.phases, g.wavelength_m, choices),
+                             periodic=design.levels.periodic)
 
 
 def reference_fidelity(

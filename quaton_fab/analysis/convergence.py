@@ -19,6 +19,7 @@ import numpy as np
 
 from quaton_fab.design import Design
 from quaton_fab.simulate import Fidelity, simulate_design
+from quaton_fab.tasks.metrics import primary_metric_name
 
 __all__ = ["DEFAULT_PROBE_SAMPLES", "ProbeResult", "probe_fidelity", "run_probe"]
 
@@ -123,7 +124,7 @@ def run_probe(
     split = design.dataset.get("test_samples")
     if split:  # never more than the design's own test split (a larger count would load other samples)
         samples = min(int(samples), int(split))
-    metric_name = design.metrics.get("primary", "accuracy")
+    metric_name = primary_metric_name(design.metrics)
     finer = probe_fidelity(reference)
     runs = [finer] if reference_metric is not None else [reference, finer]
     values: list[float] = []

@@ -28,10 +28,11 @@ from typing import Any
 import numpy as np
 
 from quaton_fab.errors import QuatonFabError
-from quaton_fab.fab.sheet import SHEET_HASH_KEY, level_rows, sheet_digest
+from quaton_fab.fab.sheet import JSON_NAME, SHEET_HASH_KEY, level_rows, sheet_digest
 from quaton_fab.fab.formats.heightmap import level_greys
-from quaton_fab.printing.level_table import LevelTable, level_table
+from quaton_fab.printing.level_table import LevelTable
 from quaton_fab.printing.materials import get_material
+from quaton_fab.printing.resolve import PrintChoices, build_level_table
 
 __all__ = ["VerifyError", "check_sheet", "check_file_names"]
 
@@ -51,22 +52,22 @@ def check_file_names(files: Any, export_dir: str | os.PathLike[str]) -> None:
     """Every listed file must be a plain relative path that stays inside ``export_dir`` without symlinks."""
     root = Path(export_dir)
     if not isinstance(files, list):
-        raise VerifyError("fab_sheet.json: 'files' must be a list")
+        raise VerifyError(f"{JSON_NAME}: 'files' must be a list")
     real_root = Path(os.path.realpath(root))
     for entry in files:
         name = entry.get("name") if isinstance(entry, dict) else None
         if not isinstance(name, str) or not name or "\\" in name or "\x00" in name:
-            raise VerifyError(f"fab_sheet.json lists a file entry without a plain name: {entry!r}")
+            raise VerifyError(f"{JSON_NAME} lists a file entry without a plain name: {entry!r}")
         pure = PurePosixPath(name)
         if pure.is_absolute() or ".." in pure.parts or name.startswith("~"):
-            raise VerifyError(f"fab_sheet.json lists {name!r}, which is outside the export directory")
+            raise VerifyError(f"{JSON_NAME} lists {name!r}, which is outside the export directory")
         path = root
         for part in pure.parts:
             path = path / part
             if path.is_symlink():
                 raise VerifyError(f"{name!r} in the export directory is a symbolic link; verify reads only plain files")
         if not Path(os.path.realpath(root / pure)).is_relative_to(real_root):
-            raise VerifyError(f"fab_sheet.json lists {name!r}, which is outside the export directory")
+            raise VerifyError(f"{JSON_NAME} lists {name!r}, which is outside the export directory")
 
 
 def _close(a: Any, b: Any, rel: float = _REL, abs_: float = 0.0) -> bool:
@@ -92,18 +93,18 @@ def check_sheet(sheet: dict[str, Any], design: Any, export_dir: str | os.PathLik
     """
     recorded = sheet.get(SHEET_HASH_KEY)
     if not isinstance(recorded, str):
-        raise VerifyError("fab_sheet.json has no sheet_sha256 (written by an older quaton-fab?); export again")
+        raise VerifyError(f"{JSON_NAME} has no sheet_sha256 (written by an older quaton-fab?); export again")
     if recorded != sheet_digest(sheet):
-        raise VerifyError("fab_sheet.json was edited after export: its content no longer matches its sheet_sha256")
+        raise VerifyError(f"{JSON_NAME} was edited after export: its content no longer matches its sheet_sha256")
     check_file_names(sheet.get("files"), export_dir)
     try:
         _check_against_design(sheet, design)
     except VerifyError:
         raise
     except QuatonFabError as exc:
-        raise VerifyError(f"fab_sheet.json does not rebuild: {exc}") from None
+        raise VerifyError(f"{JSON_NAME} does not rebuild: {exc}") from None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise VerifyError(f"fab_sheet.json is malformed ({type(exc).__name__}: {exc})") from None
+        raise VerifyError(f"{JSON_NAME} is malformed ({type(exc).__name__}: {exc})") from None
 
 
 def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
@@ -112,7 +113,7 @@ def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
 
     def mismatch(what: str, in_sheet: Any, expected: Any, source: str = "the design") -> VerifyError:
         return VerifyError(
-            f"fab_sheet.json records {what} = {in_sheet!r}, but {source} gives {expected!r} "
+            f"{JSON_NAME} records {what} = {in_sheet!r}, but {source} gives {expected!r} "
             "(an edited sheet, or an export of another design)"
         )
 
@@ -138,13 +139,14 @@ def _check_against_design(sheet: dict[str, Any], design: Any) -> None:
     for what, value in (("material.n", sheet["material"]["n"]), ("level_table.n_material", recorded.n_material)):
         if not _close(float(value), n_material):
             raise mismatch(what, value, n_material, f"the material table for {name} at λ0")
-    rebuilt = level_table(phases, material, g.wavelength_m, n_medium, recorded.base_m, recorded.z_step_m)
+    choices = PrintChoices(material, n_medium, recorded.base_m, recorded.z_step_m)
+    rebuilt = build_level_table(phases, g.wavelength_m, choices)
     expected = rebuilt.to_dict()
     for key, value in expected.items():
         if not _close(sheet["level_table"].get(key), value, abs_=1e-15):
             raise mismatch(f"level_table.{key}", sheet["level_table"].get(key), value, "the design's levels")
     if not _close(sheet["levels"], level_rows(rebuilt), abs_=1e-12):
-        raise VerifyError("fab_sheet.json: the level rows do not match the level table rebuilt from the design")
+        raise VerifyError(f"{JSON_NAME}: the level rows do not match the level table rebuilt from the design")
     for key, value in (("delta_n", rebuilt.delta_n), ("height_2pi_m", rebuilt.height_2pi_m),
                        ("base_m", rebuilt.base_m), ("z_step_m", rebuilt.z_step_m)):
         if not _close(sheet.get(key), value, abs_=1e-15):

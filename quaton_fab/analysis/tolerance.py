@@ -36,6 +36,7 @@ from quaton_fab.resources import check_simulation, fidelity_option
 from quaton_fab.data import Encoding
 from quaton_fab.tasks import task_from_dict
 from quaton_fab.simulate import evaluate_network, load_design_split, reference_fidelity, resolve_device
+from quaton_fab.tasks.metrics import metric_spec, primary_metric_name
 
 __all__ = ["ToleranceRun", "run_tolerance", "tolerance_markdown", "tolerance_sheet_entry"]
 
@@ -135,6 +136,40 @@ def run_tolerance(
         combined / combined_factors: also sweep every error at once, at ``combined × factor``.
         progress: called as ``progress(done, total, label)`` after each simulation.
     """
+    primary, allowed_loss = _checked_inputs(design, sweeps, trials, seed, samples, allowed_loss, criterion,
+                                            combined_factors)
+    fid = fidelity if fidelity is not None else reference_fidelity(design)
+    if fid.relief is None:
+        raise ToleranceError("tolerance analysis simulates the printed relief; the chosen fidelity has thin masks")
+
+    t0 = time.perf_counter()
+    sim = _Simulation.build(design, fid, samples, batch_size, device)
+    plan = _plan(sweeps, trials, combined, combined_factors)
+    total = 1 + sum(count for *_, count in plan)
+    L, N = sim.geometry.layers, sim.geometry.neurons
+    nominal = sim.metric(draw_perturbation(ErrorMagnitudes(), L, N, trial_generator(seed, 0)), primary)
+    if progress is not None:
+        progress(sim.done, total, "nominal")
+    rows = []
+    for name, value, mags, count in plan:
+        values = []
+        for t in range(count):
+            values.append(sim.metric(draw_perturbation(mags, L, N, trial_generator(seed, t)), primary))
+            if progress is not None:
+                progress(sim.done, total, f"{name} {value:g}")
+        rows.append(_row(name, value, count, values, nominal - allowed_loss, criterion))
+    return ToleranceRun(
+        metric=primary, allowed_loss=float(allowed_loss), criterion=criterion, trials=trials,
+        samples=int(sim.images.shape[0]), seed=int(seed), fidelity=fid.label or "custom",
+        fidelity_description=fid.describe(design.geometry), nominal=nominal, rows=rows,
+        time_s=time.perf_counter() - t0,
+    )
+
+
+def _checked_inputs(design: Any, sweeps: Mapping[str, Sequence[float]], trials: Any, seed: Any, samples: Any,
+                    allowed_loss: Any, criterion: Any, combined_factors: Sequence[float]) -> tuple[str, float]:
+    """Refuse bad arguments of :func:`run_tolerance` (one line naming the value); returns ``(primary metric,
+    allowed loss)`` with the loss defaulting to the metric's (:mod:`quaton_fab.tasks.metrics`)."""
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise ToleranceError(f"trials must be an integer >= 1, got {trials!r}")
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
@@ -149,30 +184,20 @@ def run_tolerance(
     for factor in combined_factors:
         if not (isinstance(factor, numbers.Real) and math.isfinite(factor) and factor >= 0):
             raise ToleranceError(f"combined factor must be a finite number >= 0, got {factor!r}")
-    primary = design.metrics.get("primary") or ("accuracy" if design.task.get("kind") == "classify" else "ssim")
+    primary = primary_metric_name(design.metrics, design.task.get("kind"))
     if allowed_loss is None:
-        allowed_loss = 0.01 if primary == "accuracy" else 0.02
+        allowed_loss = metric_spec(primary).tolerance_loss
     if not (isinstance(allowed_loss, numbers.Real) and math.isfinite(allowed_loss) and 0 <= allowed_loss <= 1):
         raise ToleranceError(f"allowed loss must be a number in [0, 1], got {allowed_loss!r}")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ToleranceError(f"--seed {seed!r}: the Monte-Carlo seed must be a non-negative integer")
-    fid = fidelity if fidelity is not None else reference_fidelity(design)
-    if fid.relief is None:
-        raise ToleranceError("tolerance analysis simulates the printed relief; the chosen fidelity has thin masks")
+    return primary, allowed_loss
 
-    t0 = time.perf_counter()
-    dev = resolve_device(device)
-    images, labels = load_design_split(design, "test", samples=samples)
-    geometry = dataclasses.replace(design.geometry, oversample=fid.oversample)
-    check_simulation(geometry, fid.relief, batch=max(1, min(batch_size, int(images.shape[0]))),
-                     option=fidelity_option(fid.oversample, fid.relief))
-    network = DiffractiveNetwork(geometry, relief=fid.relief).to(dev)
-    task = task_from_dict(design.task, geometry.neurons, geometry.oversample).to(dev)
-    encoding = Encoding.from_dict(design.encoding)
-    phases = torch.as_tensor(design.phases_rad(), dtype=torch.float32, device=dev)
-    heights = fid.relief.heights_of_phases(phases, geometry.wavelength_m, geometry.n_medium)
-    L, N = geometry.layers, geometry.neurons
 
+def _plan(sweeps: Mapping[str, Sequence[float]], trials: int, combined: ErrorMagnitudes | None,
+          combined_factors: Sequence[float]) -> list[tuple[str, float, ErrorMagnitudes, int]]:
+    """``(error, magnitude, magnitudes drawn, trials)`` of every simulation after the nominal one: each error
+    alone, then every error at once (``"all"``) at ``combined × factor``; a deterministic or zero error once."""
     plan: list[tuple[str, float, ErrorMagnitudes, int]] = []
     for name, values in sweeps.items():
         for value in values:
@@ -181,45 +206,63 @@ def run_tolerance(
     for factor in combined_factors:
         mags = (combined or ErrorMagnitudes.defaults()).scaled(float(factor))
         plan.append(("all", float(factor), mags, trials if not mags.is_zero else 1))
-    total = 1 + sum(count for *_, count in plan)
-    done = 0
+    return plan
 
-    def simulate(draw: PerturbationDraw) -> float:
-        nonlocal done
-        sim = perturb_heights(heights, draw, oversample=geometry.oversample, sim_pitch_m=geometry.sim_pitch_m)
-        net = perturbed_network(network, draw, float(sim.max()))
-        metrics = evaluate_network(net, task, encoding, images, labels, batch_size=batch_size, heights_m=sim)
-        done += 1
-        return float(metrics[primary])
 
-    nominal_draw = draw_perturbation(ErrorMagnitudes(), L, N, trial_generator(seed, 0))
-    nominal = simulate(nominal_draw)
-    if progress is not None:
-        progress(done, total, "nominal")
-    rows = []
-    for name, value, mags, count in plan:
-        values = []
-        for t in range(count):
-            values.append(simulate(draw_perturbation(mags, L, N, trial_generator(seed, t))))
-            if progress is not None:
-                progress(done, total, f"{name} {value:g}")
-        stats = _summary(values)
-        spec = ERRORS.get(name)
-        rows.append({
-            "error": name,
-            "magnitude": spec.display(value) if spec else value,
-            "unit": spec.unit if spec else "× set",
-            "trials": count,
-            "values": values,
-            **stats,
-            "within": stats[criterion] >= nominal - allowed_loss,
-        })
-    return ToleranceRun(
-        metric=primary, allowed_loss=float(allowed_loss), criterion=criterion, trials=trials,
-        samples=int(images.shape[0]), seed=int(seed), fidelity=fid.label or "custom",
-        fidelity_description=fid.describe(design.geometry), nominal=nominal, rows=rows,
-        time_s=time.perf_counter() - t0,
-    )
+@dataclass
+class _Simulation:
+    """The printed-object simulation every draw reuses: the network at the fidelity, the test split, the
+    design's relief heights ((L, N, N) m); ``done`` counts the simulations run."""
+
+    geometry: Any
+    network: DiffractiveNetwork
+    task: Any
+    encoding: Encoding
+    images: torch.Tensor
+    labels: torch.Tensor
+    heights: torch.Tensor
+    batch_size: int
+    done: int = 0
+
+    @classmethod
+    def build(cls, design: Any, fid: Any, samples: int | None, batch_size: int, device: str) -> "_Simulation":
+        dev = resolve_device(device)
+        images, labels = load_design_split(design, "test", samples=samples)
+        geometry = dataclasses.replace(design.geometry, oversample=fid.oversample)
+        check_simulation(geometry, fid.relief, batch=max(1, min(batch_size, int(images.shape[0]))),
+                         option=fidelity_option(fid.oversample, fid.relief))
+        network = DiffractiveNetwork(geometry, relief=fid.relief).to(dev)
+        task = task_from_dict(design.task, geometry.neurons, geometry.oversample).to(dev)
+        encoding = Encoding.from_dict(design.encoding)
+        phases = torch.as_tensor(design.phases_rad(), dtype=torch.float32, device=dev)
+        heights = fid.relief.heights_of_phases(phases, geometry.wavelength_m, geometry.n_medium)
+        return cls(geometry, network, task, encoding, images, labels, heights, batch_size)
+
+    def metric(self, draw: PerturbationDraw, name: str) -> float:
+        """The metric ``name`` of the print drawn as ``draw``."""
+        g = self.geometry
+        sim = perturb_heights(self.heights, draw, oversample=g.oversample, sim_pitch_m=g.sim_pitch_m)
+        net = perturbed_network(self.network, draw, float(sim.max()))
+        metrics = evaluate_network(net, self.task, self.encoding, self.images, self.labels,
+                                   batch_size=self.batch_size, heights_m=sim)
+        self.done += 1
+        return float(metrics[name])
+
+
+def _row(name: str, value: float, count: int, values: list[float], floor: float, criterion: str) -> dict[str, Any]:
+    """One table row: the error, its magnitude in display units, the trials' values and statistics, and whether
+    the criterion statistic stays at or above ``floor`` (nominal − allowed loss)."""
+    stats = _summary(values)
+    spec = ERRORS.get(name)
+    return {
+        "error": name,
+        "magnitude": spec.display(value) if spec else value,
+        "unit": spec.unit if spec else "× set",
+        "trials": count,
+        "values": values,
+        **stats,
+        "within": stats[criterion] >= floor,
+    }
 
 
 def tolerance_markdown(run: ToleranceRun, title: str = "Fabrication tolerances") -> str:

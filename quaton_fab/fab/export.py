@@ -44,20 +44,25 @@ from quaton_fab.resources import check_print_grid
 from quaton_fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab.export_extra import sheet_extra
-from quaton_fab.fab.formats import stl as stl_io
 from quaton_fab.fab.formats.registry import FORMATS, REGISTRY, needs_grid, planned_names, write_formats
 from quaton_fab.fab.formats.spec import WriteJob
 from quaton_fab.fab.staging import (
     STAGING, carry_over, clean_stale_staging, os_error_message, previous_export_files, swap_in, umask,
 )
-from quaton_fab.printing.level_table import LevelTable, level_table
-from quaton_fab.printing.materials import get_material, parse_medium
-from quaton_fab.printing.printer import PrinterProfile, get_profile, grid_um, on_grid, slice_counts
+from quaton_fab.printing.level_table import LevelTable
+from quaton_fab.printing.printer import PrinterProfile, get_profile, slice_counts
+from quaton_fab.printing.print_notes import base_on_grid, choice_warnings, snapping_warnings, trained_base_warnings
+from quaton_fab.printing.resolve import (
+    PrintChoices,
+    build_level_table,
+    resolve_base_m,
+    resolve_material,
+    resolve_n_medium,
+)
 from quaton_fab.fab.sheet import JSON_NAME as JSON_SHEET
 from quaton_fab.fab.sheet import MD_NAME as MD_SHEET
 from quaton_fab.fab.sheet import build_fab_sheet, file_entry, write_fab_sheet
 from quaton_fab.fab.report_html import REPORT_NAME, write_design_report
-from quaton_fab.printing.defaults import DEFAULT_MATERIAL
 
 __all__ = ["ExportOptions", "ExportResult", "ExportError", "export_design", "FORMATS", "planned_files"]
 
@@ -149,59 +154,26 @@ def planned_files(design: Design, options: ExportOptions) -> list[str]:
 def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTable, list[str]]:
     """The design's level table for the chosen material/medium/base/z-step, with warnings for the user."""
     g = design.geometry
-    warnings: list[str] = []
     trained = design.fabrication or {}
-    material = get_material(options.material or trained.get("material") or DEFAULT_MATERIAL)
-    printer = export_printer(options)
-    z_step_m = printer.slicing_distance_m  # None: a grayscale printer keeps exact heights
-    trained_step = trained.get("z_step_m")
-    if z_step_m is not None and trained_step is not None and not on_grid(trained_step, z_step_m):
-        warnings.append(
-            f"the design was trained on a {trained_step * 1e9:.4g} nm z-step, which is not a whole number of the "
-            f"printer's {z_step_m * 1e9:.4g} nm slices: its levels move when snapped (retrain with --z-step "
-            f"{z_step_m * 1e9:.4g}nm or a multiple)"
+    material = resolve_material(options.material, trained)
+    z_step_m = export_printer(options).slicing_distance_m  # None: a grayscale printer keeps exact heights
+    warnings = choice_warnings(trained, material, z_step_m, g.wavelength_m)
+    n_medium = resolve_n_medium(options.medium, g.wavelength_m, g.n_medium)
+    if options.medium is not None and abs(n_medium - g.n_medium) > 1e-3:
+        raise ExportError(
+            f"medium index {n_medium:.4f} differs from the n_medium = {g.n_medium:.4f} the design was simulated "
+            "in; retrain in that medium (or leave --medium out)"
         )
-    if trained.get("material") and get_material(trained["material"]).name != material.name:
-        warnings.append(
-            f"the design was trained on the printable levels of {trained['material']}; exporting it in "
-            f"{material.name} changes the printed phases (retrain with --material {material.name})"
-        )
-    if not material.in_range(g.wavelength_m):
-        warnings.append(
-            f"{material.name}: λ0 = {g.wavelength_m * 1e9:.1f} nm is outside the validity range of its index formula"
-        )
-    if material.nominal:
-        warnings.append(f"{material.name}: the index is a nominal value; measure Δn for your print recipe")
-    if options.medium is None:
-        n_medium = g.n_medium
-    else:
-        _, n_medium = parse_medium(options.medium, g.wavelength_m)
-        if abs(n_medium - g.n_medium) > 1e-3:
-            raise ExportError(
-                f"medium index {n_medium:.4f} differs from the n_medium = {g.n_medium:.4f} the design was simulated "
-                "in; retrain in that medium (or leave --medium out)"
-            )
     base_m = export_base_m(design, options)
     if z_step_m is not None:
-        base_slices = int(slice_counts(base_m, z_step_m))
-        if base_slices < 1:
+        if int(slice_counts(base_m, z_step_m)) < 1:
             raise ExportError(
                 f"base {base_m * 1e9:.4g} nm is thinner than half a {z_step_m * 1e9:.4g} nm slice; use a base of at "
                 "least one slice"
             )
-        if not on_grid(base_m, z_step_m):
-            snapped_base_m = float(grid_um(base_slices, z_step_m)) * 1e-6
-            warnings.append(
-                f"base {base_m * 1e6:.6g} µm is not a whole number of {z_step_m * 1e9:.4g} nm slices; it is printed "
-                f"(and exported) as {base_slices} slices = {snapped_base_m * 1e6:.6g} µm"
-            )
-            base_m = snapped_base_m
-    trained_base = trained.get("base_m") if design.relief is not None else None
-    if trained_base is not None and abs(base_m - trained_base) > 1e-12:
-        warnings.append(
-            f"the design was trained through a {trained_base * 1e6:.4g} µm base slab; a {base_m * 1e6:.4g} µm base "
-            "changes the printed object (verify shows the cost)"
-        )
+        base_m, notes = base_on_grid(base_m, z_step_m)
+        warnings += notes
+    warnings += trained_base_warnings(trained.get("base_m") if design.relief is not None else None, base_m)
     if design.relief is None:
         warnings.append(
             "the design was trained with thin masks, not through its printed relief; the printed part may behave "
@@ -212,27 +184,13 @@ def export_level_table(design: Design, options: ExportOptions) -> tuple[LevelTab
             f"the design was simulated under-sampled (s = {g.oversample} < {g.rule_oversample} required by the "
             "sampling rule): the printed part sends light into angles its model dropped"
         )
-    table = level_table(
-        np.asarray(design.levels.phases, dtype=np.float64), material, g.wavelength_m, n_medium,
-        base_m, z_step_m,
-    )
-    if z_step_m is not None and table.max_abs_phase_error_rad > 1e-6:
-        worst = int(np.argmax(np.abs(table.phase_error_rad)))
-        warnings.append(
-            f"snapping heights to the printer's {z_step_m * 1e9:.4g} nm slices changes level phases by up to "
-            f"{table.max_abs_phase_error_rad:.3f} rad (level {worst}: {table.height_m[worst] * 1e6:.4f} µm printed "
-            f"as {table.snapped_height_m[worst] * 1e6:.4f} µm); train with --material/--z-step "
-            f"{z_step_m * 1e9:.4g}nm to make them agree, or export with --printer grayscale"
-        )
-    return table, warnings
+    table = build_level_table(design.levels.phases, g.wavelength_m, PrintChoices(material, n_medium, base_m, z_step_m))
+    return table, warnings + snapping_warnings(table)
 
 
 def export_base_m(design: Design, options: ExportOptions) -> float:
     """Base slab (m): the option, else the base the design was trained through, else ``DEFAULT_BASE_M``."""
-    if options.base_m is not None:
-        return float(options.base_m)
-    trained = (design.fabrication or {}).get("base_m")
-    return float(trained) if trained is not None else stl_io.DEFAULT_BASE_M
+    return resolve_base_m(options.base_m, design.fabrication)
 
 
 def export_design(design: Design, out_dir: str | os.PathLike[str], options: ExportOptions) -> ExportResult:

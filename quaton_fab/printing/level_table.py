@@ -23,6 +23,7 @@ import numpy as np
 from quaton_fab.errors import FabError
 from quaton_fab.printing.materials import Material, get_material
 from quaton_fab.printing.printer import slice_counts
+from quaton_fab.optics.phase_height import height_2pi_m, height_of_phase, index_contrast, phase_of_height
 from quaton_fab.optics.relief import Relief
 from quaton_fab.validate import length_m
 
@@ -98,12 +99,12 @@ class LevelTable:
     @property
     def delta_n(self) -> float:
         """Index contrast n_material − n_medium."""
-        return self.n_material - self.n_medium
+        return index_contrast(self.n_material, self.n_medium)
 
     @property
     def height_2pi_m(self) -> float:
         """Height of a full 2π phase step, λ0 / (n_mat − n_med) (m)."""
-        return self.wavelength_m / self.delta_n
+        return height_2pi_m(self.wavelength_m, self.delta_n)
 
     @property
     def total_height_m(self) -> np.ndarray:
@@ -119,7 +120,7 @@ class LevelTable:
 
     def phases_of_heights(self, height_m: np.ndarray) -> np.ndarray:
         """Phase delay (rad, same shape) of relief heights above the base (m) in this table's material model."""
-        return 2.0 * math.pi * self.delta_n * np.asarray(height_m, dtype=np.float64) / self.wavelength_m
+        return phase_of_height(height_m, self.wavelength_m, self.delta_n)
 
     @property
     def max_abs_phase_error_rad(self) -> float:
@@ -201,7 +202,7 @@ def _contrast(mat: Material, wavelength_m: float, n_medium: float) -> tuple[floa
             f"material {mat.name} (n = {n_mat:.4f} at {wavelength_m * 1e9:.4g} nm) is not above the medium "
             f"index {n_med:.4f}: no positive height gives a phase delay"
         )
-    return n_mat, n_mat - n_med
+    return n_mat, index_contrast(n_mat, n_med)
 
 
 def snap_to_step(height_m: np.ndarray, z_step_m: float) -> np.ndarray:
@@ -252,11 +253,11 @@ def level_table(
     step = length_m(z_step_m, "z-step", allow_zero=False, optional=True, error=HeightError)
     n_mat, dn = _contrast(mat, wavelength_m, n_medium)
     lam_m = float(wavelength_m)
-    heights = phases * lam_m / (2.0 * math.pi * dn)
+    heights = height_of_phase(phases, lam_m, dn)
     if heights.size and float(heights.max()) > MAX_RELIEF_M:
         raise HeightError(
             f"{mat.name}: index contrast n − n_medium = {dn:.3g} makes the tallest level {float(heights.max()):.3g} m "
-            f"high (a 2π step needs λ0/Δn = {lam_m / dn:.3g} m); no printer builds reliefs above "
+            f"high (a 2π step needs λ0/Δn = {height_2pi_m(lam_m, dn):.3g} m); no printer builds reliefs above "
             f"{MAX_RELIEF_M * 1e3:g} mm: choose a material with a larger contrast to the medium"
         )
     if step is None:
@@ -264,7 +265,7 @@ def level_table(
     else:
         snapped = snap_to_step(heights, step)
         _check_merges(snapped, step)
-    snapped_phase = 2.0 * math.pi * dn * snapped / lam_m
+    snapped_phase = phase_of_height(snapped, lam_m, dn)
     error = snapped_phase - phases
     if step is not None and np.any(np.abs(error) > 1e-9):
         logger.info(
@@ -328,7 +329,7 @@ def heights_to_phases(
     """Phase delay (rad, same shape) of relief heights ``height_m`` (m, above the base): 2π Δn h / λ0."""
     mat = _as_material(material)
     _, dn = _contrast(mat, wavelength_m, n_medium)
-    return 2.0 * math.pi * dn * np.asarray(height_m, dtype=np.float64) / float(wavelength_m)
+    return phase_of_height(height_m, wavelength_m, dn)
 
 
 def nearest_levels(height_m: np.ndarray, level_height_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from quaton_fab.html_page import asset_text, esc, html_document, plotly_js
+from quaton_fab.tasks.metrics import metric_axis_label, metric_spec
 
 __all__ = ["SWEEP_PAGE_SCHEMA", "render_sweep_page", "cell_report_link"]
 
@@ -39,14 +40,14 @@ def cell_report_link(sweep_dir: Path, page_dir: Path, cell: str) -> str:
 def _stat_text(stat: Mapping[str, Any] | None, primary: str) -> str:
     if not stat:
         return "–"
-    scale, digits = (100.0, 2) if primary == "accuracy" else (1.0, 4)
+    scale, digits = metric_spec(primary).scale, metric_spec(primary).digits
     mean = f"{stat['mean'] * scale:.{digits}f}"
     text = mean if stat.get("std") is None else f"{mean} ± {stat['std'] * scale:.{digits}f}"
     return f'<span class="num" data-value="{stat["mean"]!r}">{esc(text)}</span>'
 
 
 def _unit(primary: str) -> str:
-    return "accuracy (%)" if primary == "accuracy" else primary.upper()
+    return metric_axis_label(primary)
 
 
 def _grid_section(label: str, grid: Mapping[str, Any], rank: list[tuple[str, float, int]], fid_names: Mapping[str, str],

@@ -3,7 +3,8 @@
 Every task is an ``nn.Module`` (the trainer optimises ``task.parameters()`` with the masks) with
 ``loss(intensity, labels, input_phase)``, ``update_metrics(state, intensity, labels, input_phase)``,
 ``finalize_metrics(state)``, ``primary_metric`` (higher is better) and ``to_dict()``; shapes are
-intensity ``(B, N·s, N·s)``, labels ``(B,)`` int64, input_phase ``(B, N, N)`` radians.
+intensity ``(B, N·s, N·s)``, labels ``(B,)`` int64, input_phase ``(B, N, N)`` radians. Metric names, each task's
+primary metric, their direction and display: :mod:`quaton_fab.tasks.metrics`.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checks import TaskError, check_grid, check_input_phase, check_intensity, check_labels
+from .metrics import ACCURACY
 
 __all__ = [
     "ClassificationTask",
@@ -167,7 +168,7 @@ class ClassificationTask(nn.Module):
         temperature: softmax temperature on the normalised scores for ``"ce"``.
     """
 
-    primary_metric = "accuracy"
+    primary_metric = ACCURACY
     kind = "classify"
 
     def __init__(

@@ -25,6 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .checks import TaskError, check_grid, check_input_phase, check_intensity, check_labels
+from .metrics import SSIM
 from .ssim import RD_CONSTANTS, RI_CONSTANTS, ssim
 
 __all__ = ["QPITask", "QPIMetricsState", "berhu", "BERHU_MIN_THRESHOLD"]
@@ -81,7 +82,7 @@ class QPITask(nn.Module):
         gain_init: initial value of the learnable gain.
     """
 
-    primary_metric = "ssim"
+    primary_metric = SSIM
     kind = "qpi"
 
     def __init__(
