@@ -25,6 +25,7 @@ from quaton_fab.simulate import (
     reference_oversample,
     simulate_design,
 )
+from quaton_fab.tasks.metrics import primary_metric_name
 
 __all__ = ["AnalysisHooks", "Evaluation", "evaluate_design", "load_design", "plan_fidelities"]
 
@@ -170,6 +171,6 @@ def evaluate_design(
         with hooks.progress(f"simulating test split ({fid.label})") as update:
             results.append(simulate_design(design, dataset=dataset, samples=samples, fidelity=fid, device=device,
                                            progress=update))
-    primary = design.metrics.get("primary", "accuracy")
+    primary = primary_metric_name(design.metrics)
     reported = design.metrics.get("test", {}).get(primary)
     return Evaluation(design, runs, results, primary, reported, dataset is None and samples is None)

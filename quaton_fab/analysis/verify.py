@@ -47,13 +47,14 @@ from quaton_fab.optics.propagation import OpticsError
 from quaton_fab.analysis.convergence import DEFAULT_PROBE_SAMPLES, run_probe
 from quaton_fab.analysis.verify_report import VerifyReport, VerifyRow
 from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.tasks.metrics import METRICS, metric_spec, primary_metric_name
 
 __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError", "DEFAULT_TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
 #: Largest loss of the primary metric (files as printed object vs the design) that still passes.
-DEFAULT_TOLERANCE = {"accuracy": 0.005, "ssim": 0.01}
+DEFAULT_TOLERANCE = {name: spec.verify_tolerance for name, spec in METRICS.items()}
 
 
 def _phase_key(phases: np.ndarray) -> str:
@@ -149,7 +150,7 @@ def verify_export(
     export = Path(export_dir)
     sheet, table = _load_sheet(design, export)
     g = design.geometry
-    metric_name = design.metrics.get("primary", "accuracy")
+    metric_name = primary_metric_name(design.metrics)
     tol = _tolerance(metric_name, tolerance)
     listed, problems = _listed_files(export, sheet)
     train_fid, ref, files_fid = _fidelities(design, table, oversample, max_slice_m)
@@ -203,7 +204,7 @@ def _load_sheet(design: Design, export: Path) -> tuple[dict[str, Any], LevelTabl
 
 def _tolerance(metric_name: str, tolerance: float | None) -> float:
     """The accepted loss of ``metric_name`` (a fraction; default ``DEFAULT_TOLERANCE``)."""
-    tol = DEFAULT_TOLERANCE.get(metric_name, 0.01) if tolerance is None else float(tolerance)
+    tol = metric_spec(metric_name).verify_tolerance if tolerance is None else float(tolerance)
     if not 0 <= tol <= 1:  # a fraction of the metric: NaN, infinity or more than everything is no tolerance
         raise VerifyError(f"--tolerance {tolerance!r}: give a finite fraction between 0 and 1 (e.g. 0.005)")
     return tol

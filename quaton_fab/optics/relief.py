@@ -53,6 +53,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from quaton_fab.optics.phase_height import TWO_PI as _TWO_PI
+from quaton_fab.optics.phase_height import index_contrast, slice_phase_rad
 from quaton_fab.optics.propagation import next_fast_length
 from quaton_fab.optics.relief_geometry import ORIENTATIONS, Relief, ReliefError  # importable from here too
 
@@ -72,7 +74,6 @@ __all__ = [
 RELIEF_MODEL = "multislice-strang-bpm/1"
 #: Extra zero pixels per side kept around the aperture while the field crosses the relief.
 RELIEF_PAD_MARGIN_PX = 8
-_TWO_PI = 2.0 * math.pi
 
 
 def relief_padding_px(thickness_m: float, sim_pitch_m: float, pixels: int) -> int:
@@ -167,8 +168,8 @@ class ReliefPropagator:
         self.edges_m = edges
         self.dz_m = np.diff(edges)
         self.order = relief.slice_order()
-        k0 = _TWO_PI / self.wavelength_m
-        self.slice_phase = [k0 * (relief.n_material - self.n_medium) * float(self.dz_m[j]) for j in self.order]
+        dn = index_contrast(relief.n_material, self.n_medium)
+        self.slice_phase = [slice_phase_rad(self.wavelength_m, dn, self.dz_m[j]) for j in self.order]
         # homogeneous steps around the phase screens: [entry, between slices…, exit]
         halves = [0.5 * float(self.dz_m[j]) for j in self.order]
         steps: list[list[tuple[float, float]]] = []

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from quaton_fab.optics.phase_height import TWO_PI as _TWO_PI
+from quaton_fab.optics.phase_height import height_2pi_m, index_contrast
 from quaton_fab.optics.propagation import OpticsError
 from quaton_fab.vocabulary import ORIENTATIONS
 
 __all__ = ["ORIENTATIONS", "Relief", "ReliefError"]
 
-_TWO_PI = 2.0 * math.pi
 
 
 class ReliefError(OpticsError):
@@ -98,7 +99,7 @@ class Relief:
 
     def height_2pi_m(self, wavelength_m: float, n_medium: float) -> float:
         """Height (m) whose phase is 2π: ``λ0 / (n_mat − n_med)``."""
-        return wavelength_m / (self.n_material - n_medium)
+        return height_2pi_m(wavelength_m, index_contrast(self.n_material, n_medium))
 
     def slice_edges_m(self) -> np.ndarray:
         """Slice boundaries (m, ascending, from 0 to ``top_m``): every level height, subdivided by ``max_slice_m``."""

@@ -30,6 +30,7 @@ from quaton_fab.design import Design
 from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 from quaton_fab.training import Trainer
 from quaton_fab.training.run import RunHooks, RunInterrupted, RunSaveError, run_training
+from quaton_fab.tasks.metrics import primary_metric_name
 import torch
 
 logger = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ def _train_and_evaluate(cell: Cell, run_dir: Path, record: dict[str, Any], t_sta
                                                   device=outcome.config.device))
     record.update(
         status="done",
-        primary=design.metrics.get("primary", "accuracy"),
+        primary=primary_metric_name(design.metrics),
         metrics=metrics,
         fidelity={label: fid.describe(design.geometry) for label, fid in fidelities.items()},
         fidelity_ids={label: fid.identifier(design.geometry) for label, fid in fidelities.items()},

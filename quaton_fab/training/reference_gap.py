@@ -13,6 +13,7 @@ from typing import Any
 
 from quaton_fab.design import Design
 from quaton_fab.simulate import design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.tasks.metrics import primary_metric_name
 
 __all__ = ["ReferenceGap", "DEFAULT_GAP_SAMPLES", "reference_gap"]
 
@@ -79,7 +80,7 @@ def reference_gap(
     own, ref = design_fidelity(design), reference_fidelity(design)
     same = own.to_dict() | {"label": ""} == ref.to_dict() | {"label": ""}
     runs = [ref] if same else [own, ref]
-    name = design.metrics.get("primary", "accuracy")
+    name = primary_metric_name(design.metrics)
     values: list[float] = []
     for index, fid in enumerate(runs):
 

@@ -16,6 +16,7 @@ from quaton_fab.optics.network import DiffractiveNetwork
 from quaton_fab.training import figures
 from quaton_fab.simulate import load_design_split
 from quaton_fab.training.schedule_figure import plot_quantizer_history, schedule_series
+from quaton_fab.tasks.metrics import primary_metric_name
 
 __all__ = ["write_metrics", "write_figures", "example_outputs", "FIGURE_NAMES", "planned_figures",
            "remove_stale_figures"]
@@ -84,7 +85,7 @@ def write_figures(design: Design, out_dir: str | Path, *, examples: int = 4) -> 
     out.mkdir(parents=True, exist_ok=True)
     written = [figures.plot_masks(design, out / "masks.png")]
     history = design.training.get("history") or []
-    primary = design.metrics.get("primary", "accuracy")
+    primary = primary_metric_name(design.metrics)
     if history:
         written.append(figures.plot_history(history, primary, out / "training.png"))
         schedules = plot_quantizer_history(history, out / "quantizer.png")

@@ -18,9 +18,10 @@ from quaton_fab.data import DatasetSplits, Encoding
 from quaton_fab.optics.network import DiffractiveNetwork, Geometry, rule_oversample
 from quaton_fab.optics.perturbation import ErrorMagnitudes
 from quaton_fab.optics.relief import Relief
-from quaton_fab.printing.defaults import DEFAULT_BASE_M
-from quaton_fab.printing.level_table import level_table, printable_phases
-from quaton_fab.printing.materials import get_material, parse_medium
+from quaton_fab.printing.level_table import printable_phases
+from quaton_fab.printing.materials import parse_medium
+from quaton_fab.printing.resolve import build_level_table, resolve_print
+from quaton_fab.printing.resolve import resolve_base_m as resolve_print_base_m
 from quaton_fab.quant import LevelSet, Quantizer, make_quantizer
 from quaton_fab.tasks import ClassificationTask, QPITask
 from quaton_fab.training.config import ConfigError, TrainConfig
@@ -87,8 +88,10 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
     if config.effective_material is None:
         return levels, None
 
-    material = get_material(config.effective_material)
     n_medium = resolve_n_medium(config)  # the medium light propagates in is the one around the masks
+    choices = resolve_print(None, wavelength_m=config.wavelength_m, n_medium=n_medium,
+                            material=config.effective_material, base_m=config.base_m, z_step_m=config.z_step_m)
+    material = choices.material
     medium_name = parse_medium(config.medium, config.wavelength_m)[0] if config.medium else f"n={n_medium:g}"
     phases = np.asarray(levels.phases, dtype=np.float64)
     if config.z_step_m is not None:
@@ -101,14 +104,14 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
         # soft staircase would pass a pixel from the top level to level 0 through every intermediate height
         # (every other phase), so the relief model trains on the same levels as a ladder.
         levels = LevelSet.ladder(levels.phases.tolist())
-    table = level_table(levels.phases, material, config.wavelength_m, n_medium, 0.0, config.z_step_m)
+    table = build_level_table(levels.phases, config.wavelength_m, choices)  # built once for the run
     fabrication = {
         "material": material.name,
-        "n_material": float(material.index(config.wavelength_m)),
+        "n_material": float(table.n_material),
         "medium": medium_name,
         "n_medium": float(n_medium),
         "z_step_m": config.z_step_m,
-        "base_m": resolve_base_m(config),
+        "base_m": choices.base_m,
         "level_heights_m": [float(h) for h in table.snapped_height_m],
         "note": "level phases are those of the printable (snapped) heights" if config.z_step_m else
         "level phases are the nominal ones; heights follow from the material",
@@ -119,7 +122,7 @@ def build_level_set(config: TrainConfig) -> tuple[LevelSet, dict[str, Any] | Non
 def resolve_base_m(config: TrainConfig) -> float:
     """Base slab thickness (m) of the printed masks: ``base_m``, else the fabrication default (2 µm)."""
 
-    return float(DEFAULT_BASE_M if config.base_m is None else config.base_m)
+    return resolve_print_base_m(config.base_m)
 
 
 def resolve_oversample(config: TrainConfig, n_medium: float | None = None) -> tuple[int, int]:
