@@ -126,7 +126,7 @@ def run(neurons: int, masks: int, levels: int, seed: int) -> dict:
         "note": "the 1/2 target is out of reach for any exact watertight mesh of a random 16-level mask: a "
         "closed genus-0 mesh has F = 2V - 4 triangles and every distinct height at a pixel corner is a surface "
         "corner (3.6 per pixel, minus rare straight-edge cases), so F is about 7 per pixel = about 0.6 of boxes; "
-        "the extra up to 0.71 comes from separating diagonal-only contacts (see quaton_fab/fab/stl.py)",
+        "the extra up to 0.71 comes from separating diagonal-only contacts (see quaton_fab/fab/formats/stl_faces.py)",
     }
     return report
 

@@ -73,7 +73,7 @@ def test_gwl_slice_areas_match_the_stl_sections_and_the_level_map(tmp_path):
     pixel_um2 = (PITCH_M * 1e6) ** 2
     level_area = np.array([np.count_nonzero(tops > k) * pixel_um2 for k in range(stats["slices"])])
     np.testing.assert_allclose(gwl_area, level_area, rtol=1e-12)  # the GWL hatches exactly the pixels
-    # The STL loses a 2·pitch·2.5 nm wedge per diagonal-only contact (fab/stl.py); far inside one hatch line.
+    # The STL loses a 2·pitch·2.5 nm wedge per diagonal-only contact (fab/formats/stl_faces); far inside one hatch line.
     tolerance = 0.1 * PITCH_M * 1e6 * 4
     assert np.max(np.abs(stl_area - gwl_area)) <= tolerance
     assert np.max(np.abs(stl_area - level_area) / level_area) < 0.01
@@ -117,8 +117,8 @@ def test_mid_slice_sections_of_an_exported_design_reproduce_every_level(tmp_path
     stl_area = np.array([section_area_um2(mesh, (k + 0.5) * 0.1) for k in range(int(tops.max()))])
     level_area = np.array([np.count_nonzero(tops > k) for k in range(int(tops.max()))]) * pitch_um**2
     # Diagonal-only contacts (two pixels on one diagonal above both of the other) are separated by moving the
-    # corner 2.5 nm diagonally into each raised pixel over its whole height (fab/stl.py): each raised pixel that
-    # reaches the slice loses a wedge ½·pitch·offset along each of its two sides at that corner where the pixel
+    # corner 2.5 nm diagonally into each raised pixel over its whole height (fab/formats/stl_faces): each raised
+    # pixel that reaches the slice loses a wedge ½·pitch·offset along each of its two sides at that corner where the pixel
     # across is empty. Predicted exactly here from the level map alone.
     padded = np.pad(tops, 1)
     nw, ne, sw, se = padded[:-1, :-1], padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:]

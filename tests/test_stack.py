@@ -35,7 +35,7 @@ def test_stack_is_one_closed_manifold_body_without_overlap(tmp_path):
     plate_area = (8 * pitch_um + 2 * frame_um) ** 2
     plates = sum(plate_area * base_um + pitch_um**2 * m.sum() * 1e6 for m in maps)
     pillars = stats["supports"]["count"] * pillar_um**2 * (20.0 - base_um)
-    # Diagonal-only contacts are separated by a 10 nm chamfer (fab/stl.py): a bounded volume change.
+    # Diagonal-only contacts are separated by a 10 nm chamfer (fab/formats/stl_faces.py): a bounded volume change.
     slack = stats["saddle_corners"] * 2 * pitch_um * stats["saddle_offset_um"] * max(m.max() for m in maps) * 1e6
     assert abs(mesh.volume - (plates + pillars)) <= slack + 1e-6 * (plates + pillars)
     assert mesh.volume == pytest.approx(stats["expected_volume_um3"], rel=1e-9)

@@ -125,10 +125,11 @@ def pixel_square_um(row: int, col: int, neurons: int, pitch_m: float) -> list[fl
 def conventions(sheet: dict) -> dict[str, str]:
     """The frame conventions of every exported file, in words, with the numbers of this export.
 
-    What each statement rests on: ``fab/stl.py`` and ``fab/gds.py`` (pixel (row i, col j) covers
-    x ∈ [j·p, (j+1)·p], y ∈ [(N−1−i)·p, (N−i)·p]; STL z = build direction, base from z = 0),
-    ``fab/heightmap_png.py`` (array row 0 is the image's top row) and ``optics/relief.py`` (base-first: light
-    enters through the base slab). ``tests/test_sheet_conventions.py`` checks these statements against the files.
+    What each statement rests on: ``fab/formats/stl_mesh.py`` and ``fab/formats/gds_write.py`` (pixel
+    (row i, col j) covers x ∈ [j·p, (j+1)·p], y ∈ [(N−1−i)·p, (N−i)·p]; STL z = build direction, base from
+    z = 0), ``fab/formats/heightmap.py`` (array row 0 is the image's top row) and ``optics/relief_geometry.py``
+    (base-first: light enters through the base slab). ``tests/test_sheet_conventions.py`` checks these
+    statements against the files.
     """
     geo = sheet["geometry"]
     n, pitch = int(geo["neurons"]), float(geo["pitch_m"])

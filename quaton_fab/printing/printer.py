@@ -4,7 +4,7 @@ One idea: what the printer does to heights. A two-photon printer writes a part a
 thickness (the *slicing distance* Δz) and fills each slice with lines spaced by the *hatching distance*. A
 printed top therefore lands on a whole number of slices above the substrate; a height between two slices is
 rounded by the slicer. Exported heights (base included) are put on this grid so that what is printed is what
-was simulated (see ``fab/heights.py``).
+was simulated (see ``printing/level_table.py``).
 
 Sources for the built-in profiles (lengths in metres):
 - ``2pp-63x-ip-dip``: a DeScribe recipe for the Photonic Professional GT/GT2 with the 63× objective
