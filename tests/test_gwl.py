@@ -118,8 +118,8 @@ def test_mid_slice_sections_of_an_exported_design_reproduce_every_level(tmp_path
     level_area = np.array([np.count_nonzero(tops > k) for k in range(int(tops.max()))]) * pitch_um**2
     # Diagonal-only contacts (two pixels on one diagonal above both of the other) are separated by moving the
     # corner 2.5 nm diagonally into each raised pixel over its whole height (fab/formats/stl_faces): each raised
-    # pixel that reaches the slice loses a wedge ½·pitch·offset along each of its two sides at that corner where the pixel
-    # across is empty. Predicted exactly here from the level map alone.
+    # pixel that reaches the slice loses a wedge ½·pitch·offset along each of its two sides at that corner where
+    # the pixel across is empty. Predicted exactly here from the level map alone.
     padded = np.pad(tops, 1)
     nw, ne, sw, se = padded[:-1, :-1], padded[:-1, 1:], padded[1:, :-1], padded[1:, 1:]
     saddle_a = np.minimum(nw, se) > np.maximum(ne, sw)  # nw and se raised
