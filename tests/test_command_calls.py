@@ -89,7 +89,7 @@ def test_evaluate_runs_each_fidelity_with_its_progress(trained):
     assert own.comparable and own.reported_gaps() == [pytest.approx(0.0, abs=1e-12)]
 
 
-def test_verify_and_record_records_the_verdict_in_the_sheet(trained, tmp_path):
+def test_verify_and_record_records_the_verdict_in_the_sheet(trained, tmp_path, monkeypatch):
     design_dir, export_dir = trained
     hooks = Recorder()
     quick = verify_and_record(design_dir, export_dir, samples=8, probe_samples=4, device="cpu", hooks=hooks)
@@ -97,7 +97,16 @@ def test_verify_and_record_records_the_verdict_in_the_sheet(trained, tmp_path):
     assert read_fab_sheet(export_dir).get("verification") is None
     assert hooks.events[0] == ("progress", "re-simulating the printed object") and ("probe",) in hooks.events
     assert hooks.events[-1] == ("result", "VerifyReport")
+    import quaton_fab.analysis.verify as verify_module
+    import quaton_fab.fab.sheet as sheet_module
+
+    reads = []
+    for module in (verify_module, sheet_module):
+        original = module.read_fab_sheet
+        monkeypatch.setattr(module, "read_fab_sheet", lambda path, _read=original: reads.append(path) or _read(path))
     full = verify_and_record(design_dir, export_dir, probe_samples=None, device="cpu")
+    assert len(reads) == 1, reads  # the fab sheet is read once per verify, recording included
+    monkeypatch.undo()
     assert full.recorded and full.report.files_ok, full.report.problems  # the model gap may fail; files match
     assert read_fab_sheet(export_dir)["verification"] == json.loads(json.dumps(full.report.to_dict()))
 
@@ -105,7 +114,7 @@ def test_verify_and_record_records_the_verdict_in_the_sheet(trained, tmp_path):
 def test_a_sheet_that_cannot_be_written_keeps_the_verdict(trained, monkeypatch):
     import quaton_fab.analysis.record as record
 
-    def read_only(export_dir, verification):
+    def read_only(export_dir, verification, sheet=None):
         raise PermissionError(13, "Permission denied", str(export_dir / "fab_sheet.json"))
 
     monkeypatch.setattr(record, "record_verification", read_only)

@@ -86,7 +86,7 @@ def verify_and_record(
     if not (samples is None if record is None else record):
         return VerifyOutcome(report, recorded=False)
     try:
-        record_verification(export_dir, report.to_dict())
+        record_verification(export_dir, report.to_dict(), report.sheet)
     except OSError as exc:  # a read-only export still gets its verdict; only the record is skipped
         return VerifyOutcome(report, recorded=False, record_error=exc)
     return VerifyOutcome(report, recorded=True)

@@ -178,7 +178,7 @@ def verify_export(
         reference_design_metric=reference_design, samples=n_samples, rows=rows, problems=problems, tolerance=tol,
         design_fidelity=train_fid.describe(g), reference_fidelity=files_fid.describe(g),
         checked_files=sorted(listed), probe=probe,
-        fidelity_ids={"design": train_fid.identifier(g), "reference": files_fid.identifier(g)},
+        fidelity_ids={"design": train_fid.identifier(g), "reference": files_fid.identifier(g)}, sheet=sheet,
     )
 
 

@@ -42,6 +42,8 @@ class VerifyReport:
     checked_files: list[str] = field(default_factory=list)
     probe: ProbeResult | None = None
     fidelity_ids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The fab sheet as verify read it (once); recording the verdict writes into this copy.
+    sheet: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     @property
     def converged(self) -> bool | None:

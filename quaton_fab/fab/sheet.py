@@ -75,12 +75,15 @@ def record_crosscheck(export_dir: str | os.PathLike, entry: Mapping[str, object]
     return write_fab_sheet(export_dir, sheet)
 
 
-def record_verification(export_dir: str | os.PathLike, verification: Mapping[str, object]) -> dict[str, Path]:
-    """Store a verification result (``VerifyReport.to_sheet()``) in the export's fab sheet (JSON and Markdown).
+def record_verification(
+    export_dir: str | os.PathLike, verification: Mapping[str, object], sheet: dict | None = None
+) -> dict[str, Path]:
+    """Store a verification result (``VerifyReport.to_dict()``) in the export's fab sheet (JSON and Markdown).
 
+    ``sheet``: the sheet as the verification read it (so it is read once per verify); None reads it here.
     ``all_checks_passed`` becomes False when the verification failed.
     """
-    sheet = read_fab_sheet(export_dir)
+    sheet = read_fab_sheet(export_dir) if sheet is None else dict(sheet)
     sheet["verification"] = dict(verification)
     sheet["all_checks_passed"] = not sheet.get("checks_failed") and bool(verification.get("passed"))
     return write_fab_sheet(export_dir, sheet)
