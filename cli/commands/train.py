@@ -7,22 +7,19 @@ import os
 import signal
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
-from rich.table import Table
 
-from quaton_fab.errors import QuatonFabError
-from quaton_fab.units import format_length, parse_phase_list
+from quaton_fab.units import parse_phase_list
 
 from ..choices import MaskModel, Method, Orientation, Recompute, Task
 from ..common import (
     EXIT_INTERRUPTED,
     console,
-    err_console,
     fail,
     length,
-    option_names,
     os_error_text,
     parse_oversample,
     q,
@@ -90,124 +87,101 @@ def train(
 
     Ctrl-C stops after the current step and saves a checkpoint; `--resume` continues it to the same result.
     """
-    given = {
-        k: v for k, v in locals().items()
-        if k not in {"preset", "out", "resume", "force", "nproc", "reference_samples"} and v is not None
-        and v is not False
-    }
+    o = SimpleNamespace(**locals())
     if nproc is not None and nproc > 1 and "WORLD_SIZE" not in os.environ:
         _launch_data_parallel(nproc)
-    from quaton_fab.training import Trainer, TrainingInterrupted, preset as make_preset
-    from quaton_fab.training.distributed import from_environment, shutdown
-    from quaton_fab.training.run import save_run, write_run_figures
-    from quaton_fab.optics.validity import validity_warnings
-
-    from ..progress import TrainProgress
-
     run_dir = out or Path("runs") / preset
-    if resume:
-        if given:
-            fail(f"--resume continues with the configuration saved in the checkpoint; drop --{next(iter(given)).replace('_', '-')}")
-        if not (run_dir / "checkpoint.pt").is_file():
-            fail(f"nothing to resume: {str(run_dir / 'checkpoint.pt')!r} does not exist")
-        config = Trainer.config_from_checkpoint(run_dir)
-        console.print(f"Resuming [bold]{q(run_dir)}[/] with the configuration saved in its checkpoint.")
-    else:
-        if run_dir.exists() and any(run_dir.iterdir()) and not force:
-            fail(f"run directory {str(run_dir)!r} is not empty; use --resume, --force or another --out")
-        overrides = dict(
-            task=task.value if task else None,
-            dataset=dataset,
-            method=method.value if method else None,
-            levels=levels,
-            level_range_rad=_level_range(level_range),
-            level_phases_rad=tuple(parse_phase_list(level_phases, name="--level-phases")) if level_phases else None,
-            layers=layers,
-            neurons=neurons,
-            pitch_m=length(pitch, "--pitch"),
-            wavelength_m=length(wavelength, "--wavelength"),
-            spacing_m=length(spacing, "--spacing"),
-            d_in_m=length(d_in, "--d-in", allow_zero=True),
-            d_out_m=length(d_out, "--d-out", allow_zero=True),
-            oversample=parse_oversample(oversample),
-            allow_undersampling=allow_undersampling or None,
-            model=model.value if model else None,
-            base_m=length(base, "--base", allow_zero=True),
-            max_slice_m=length(max_slice, "--max-slice"),
-            orientation=orientation.value if orientation else None,
-            epochs=epochs,
-            batch_size=batch_size,
-            lr=lr,
-            train_samples=train_samples,
-            val_samples=val_samples,
-            test_samples=test_samples,
-            seed=seed,
-            material=material,
-            medium=medium,
-            z_step_m=length(z_step, "--z-step"),
-            device=device,
-            recompute=recompute.value if recompute else None,
-            micro_batch=micro_batch,
-        )
-        config = make_preset(preset, **overrides)
-        vaccination = _vaccination(vaccinate, {
-            "height-scale": vaccinate_height_scale, "height-noise": vaccinate_height_noise,
-            "shift": vaccinate_shift, "rotation": vaccinate_rotation, "spacing": vaccinate_spacing,
-            "blur": vaccinate_blur, "index": vaccinate_index,
-        }, config.pitch_m)
-        if vaccination is not None:
-            config = config.replace(vaccinate=vaccination)
+    _run(_start_config(o, run_dir), run_dir, o)
 
-    ranks = from_environment(config.device)  # a data-parallel process under torchrun, else a single process
-    if not ranks.is_main:
-        console.quiet = True  # rank 0 reports; the others only train
-    for warning in config.physics_problems()[1]:
-        err_console.print(f"[yellow]warning:[/] {q(option_names(warning))}", highlight=False)
-    trainer = Trainer(config, run_dir, distributed=ranks)
-    metric = "accuracy" if config.task == "classify" else "ssim"
-    with console.status("loading data and building the network…"):
-        parts = trainer.build()
-    _print_config(config, parts.network)
-    for warning in validity_warnings(parts.network.geometry, parts.network.relief):
-        console.print(f"[yellow]warning:[/] {q(warning)}", highlight=False, soft_wrap=True)  # stdout: stderr stays one error line
-    previous = signal.getsignal(signal.SIGINT)
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        trainer.request_stop()
-        if not ranks.active:  # torchrun repeats the signal to its processes: they keep stopping cleanly
-            signal.signal(signal.SIGINT, previous)  # a second Ctrl-C aborts at once
-        console.print("[yellow]Ctrl-C: finishing the current step and saving a checkpoint…[/]")
+#: Options that choose how a run starts, not what it trains (allowed with --resume).
+RUN_OPTIONS = {"preset", "out", "resume", "force", "nproc", "reference_samples"}
 
-    signal.signal(signal.SIGINT, on_sigint)
+
+def _start_config(o: SimpleNamespace, run_dir: Path) -> Any:
+    """Check the run directory, then the configuration the options ask for (None with --resume: the checkpoint's)."""
+    from quaton_fab.training.run import check_run_dir
+
+    given = [k for k, v in vars(o).items() if k not in RUN_OPTIONS and v is not None and v is not False]
+    if o.resume and given:
+        fail(f"--resume continues with the configuration saved in the checkpoint; drop --{given[0].replace('_', '-')}")
+    check_run_dir(run_dir, resume=o.resume, force=o.force)  # before the options are checked
+    return None if o.resume else _config(o)
+
+
+def _config(o: SimpleNamespace) -> Any:
+    """The preset with the given options applied (lengths and phases parsed, the vaccination checked)."""
+    from quaton_fab.training import preset as make_preset
+
+    overrides = dict(
+        task=o.task.value if o.task else None,
+        dataset=o.dataset,
+        method=o.method.value if o.method else None,
+        levels=o.levels,
+        level_range_rad=_level_range(o.level_range),
+        level_phases_rad=tuple(parse_phase_list(o.level_phases, name="--level-phases")) if o.level_phases else None,
+        layers=o.layers,
+        neurons=o.neurons,
+        pitch_m=length(o.pitch, "--pitch"),
+        wavelength_m=length(o.wavelength, "--wavelength"),
+        spacing_m=length(o.spacing, "--spacing"),
+        d_in_m=length(o.d_in, "--d-in", allow_zero=True),
+        d_out_m=length(o.d_out, "--d-out", allow_zero=True),
+        oversample=parse_oversample(o.oversample),
+        allow_undersampling=o.allow_undersampling or None,
+        model=o.model.value if o.model else None,
+        base_m=length(o.base, "--base", allow_zero=True),
+        max_slice_m=length(o.max_slice, "--max-slice"),
+        orientation=o.orientation.value if o.orientation else None,
+        epochs=o.epochs,
+        batch_size=o.batch_size,
+        lr=o.lr,
+        train_samples=o.train_samples,
+        val_samples=o.val_samples,
+        test_samples=o.test_samples,
+        seed=o.seed,
+        material=o.material,
+        medium=o.medium,
+        z_step_m=length(o.z_step, "--z-step"),
+        device=o.device,
+        recompute=o.recompute.value if o.recompute else None,
+        micro_batch=o.micro_batch,
+    )
+    config = make_preset(o.preset, **overrides)
+    vaccination = _vaccination(o.vaccinate, {
+        "height-scale": o.vaccinate_height_scale, "height-noise": o.vaccinate_height_noise,
+        "shift": o.vaccinate_shift, "rotation": o.vaccinate_rotation, "spacing": o.vaccinate_spacing,
+        "blur": o.vaccinate_blur, "index": o.vaccinate_index,
+    }, config.pitch_m)
+    return config if vaccination is None else config.replace(vaccinate=vaccination)
+
+
+def _run(config: Any, run_dir: Path, o: SimpleNamespace) -> None:
+    """Train (or resume) through the library's one call, rendering its progress; then the closing lines."""
+    from quaton_fab.training.run import RunInterrupted, RunSaveError, run_training
+
+    from ..render_train import TrainRenderer, print_reference_gap
+
     try:
-        with TrainProgress(console, metric) as progress:
-            trainer.callbacks = progress
-            result = trainer.fit(resume=resume)
-    except TrainingInterrupted as stop:
+        outcome = run_training(config, run_dir, resume=o.resume, force=o.force,
+                               reference_samples=o.reference_samples, hooks=TrainRenderer())
+    except RunInterrupted as stop:
         console.print(f"[yellow]{q(stop)}[/]")
-        again = f" --nproc {ranks.world_size}" if ranks.active else ""
+        again = f" --nproc {stop.world_size}" if stop.world_size else ""
         console.print(f"Continue with: [bold]quaton-fab train --out {q(run_dir)} --resume{again}[/]")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        shutdown(ranks)
-
-    if not ranks.is_main:
-        return  # rank 0 writes the design
-    design = result.design
-    try:
-        save_run(trainer, design, run_dir, figures=False)  # marks the run complete only once the files are written
-    except (QuatonFabError, OSError) as exc:
-        reason = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
-        fail(f"{reason}; the trained state is kept in {run_dir / 'checkpoint.pt'}: fix this, then run "
+    except RunSaveError as exc:
+        reason = os_error_text(exc.error) if isinstance(exc.error, OSError) else str(exc.error)
+        fail(f"{reason}; the trained state is kept in {exc.checkpoint}: fix this, then run "
              f"quaton-fab train --out {run_dir} --resume")
-    with console.status("writing figures…"):
-        figs = write_run_figures(design, run_dir)
-    _print_metrics(design)
-    if reference_samples:
-        _print_reference_gap(design, reference_samples, config.device)
-    console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, {len(figs)} figures).")
-    console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then [bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")
+    if outcome.design is None:
+        return  # rank 0 writes the design
+    if outcome.reference_gap is not None:
+        print_reference_gap(outcome.design, outcome.reference_gap)
+    console.print(f"Design saved to [bold]{q(run_dir)}[/] (design.json, masks.npz, metrics.json, "
+                  f"{len(outcome.figures)} figures).")
+    console.print(f"Next: [bold]quaton-fab export {q(run_dir)} --format all[/], then "
+                  f"[bold]quaton-fab verify {q(run_dir)} {q(run_dir / 'export')}[/]")
 
 
 def _launch_data_parallel(processes: int) -> NoReturn:
@@ -260,77 +234,3 @@ def _level_range(text: Optional[str]) -> Optional[tuple[float, float]]:
     if len(values) != 2 or not values[0] < values[1]:
         fail(f"--level-range needs two phases lo,hi with lo < hi, got {text!r}")
     return values[0], values[1]
-
-
-def _print_config(config: Any, network: Any) -> None:
-    g = network.geometry
-    table = Table(title="training configuration", show_header=False, box=None)
-    sampling = f"oversample {g.oversample} (rule: s ≥ {g.rule_oversample}" + (
-        ")" if g.meets_sampling_rule else ", [red]NOT MET: under-sampled[/])"
-    )
-    if network.relief is None:
-        mask_model = "thin phase screens"
-    else:
-        r = network.relief
-        mask_model = (f"printed relief in {config.effective_material} (n {r.n_material:.4f}), base "
-                      f"{format_length(r.base_m)}, top {format_length(r.top_m)}, {len(r.slice_edges_m()) - 1} slices, "
-                      f"{r.orientation}")
-    rows = [
-        ("task / dataset", f"{config.task} / {config.dataset}"),
-        ("method / levels", f"{config.method} / {config.levels}" + (f" (snapped to {format_length(config.z_step_m)} steps of {config.effective_material})" if config.z_step_m else "")),
-        ("masks", f"{config.layers} × {config.neurons}² neurons, pitch {format_length(config.pitch_m)}, {sampling}"),
-        ("mask model", mask_model),
-        ("distances", f"d_in {format_length(config.d_in)}, spacing {format_length(config.spacing_m)}, d_out {format_length(config.d_out)}"),
-        ("light", f"λ0 {format_length(config.wavelength_m)}, medium {config.medium or config.n_medium}"),
-        ("optimiser", f"Adam lr {config.lr}, batch {config.batch_size}, {config.epochs} epochs, seed {config.seed}"),
-    ]
-    if config.vaccinate is not None:
-        from quaton_fab.optics.perturbation import ERRORS
-
-        mags = config.vaccinate["magnitudes"]
-        rows.append(("vaccination", f"set {config.vaccinate['set'] or '(custom)'}: " + ", ".join(
-            f"{name} {spec.display(mags[spec.field]):g} {spec.unit}" for name, spec in ERRORS.items()
-            if mags.get(spec.field))))
-    for key, value in rows:
-        table.add_row(f"[dim]{key}[/]", q(value))
-    console.print(table)
-
-
-def _print_metrics(design: Any) -> None:
-    test = design.metrics.get("test", {})
-    table = Table(title="test metrics (exported level phases)")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in test.items():
-        if isinstance(value, float):
-            table.add_row(q(key), f"{value:.4f}")
-        elif isinstance(value, int):
-            table.add_row(q(key), str(value))
-    if "test_unquantized" in design.metrics:
-        unq = design.metrics["test_unquantized"]
-        primary = design.metrics.get("primary", "accuracy")
-        table.add_row(f"{q(primary)} (unquantized FP)", f"{unq.get(primary, float('nan')):.4f}")
-    console.print(table)
-
-
-def _print_reference_gap(design: Any, samples: int, device: str) -> None:
-    """The design metric next to the printed-object reference on ``samples`` test samples, and the gap."""
-    from quaton_fab.simulate import design_fidelity, reference_fidelity
-    from quaton_fab.training.reference_gap import reference_gap
-
-    from ..progress import eval_progress
-
-    g = design.geometry
-    console.print(f"[dim]reference:[/] {q(reference_fidelity(design).describe(g))}", highlight=False, soft_wrap=True)
-    progress, update = eval_progress(console, f"design vs reference ({samples} test samples)")
-    with progress:
-        result = reference_gap(design, samples=samples, device=device, progress=update)
-    name = result.metric_name
-    if result.same_fidelity:
-        console.print(f"{name} at the reference = training model ({q(design_fidelity(design).describe(g))}): "
-                      f"{result.reference_metric:.4f} on {result.samples} test samples; gap 0 by construction.",
-                      soft_wrap=True)
-        return
-    console.print(f"{name} on {result.samples} test samples: design (training model) "
-                  f"{result.design_metric:.4f}, printed-object reference {result.reference_metric:.4f}: "
-                  f"design-vs-reference gap {result.gap:+.4f}", soft_wrap=True)
