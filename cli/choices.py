@@ -3,8 +3,7 @@
 Each enum is made from the library's own list in ``quaton_fab.vocabulary`` (``METHODS``, ``TASKS``,
 ``FORMATS``, …), never a re-spelled one. That module imports nothing heavy, so typer can build every command's
 options before it answers ``quaton-fab --version`` without loading torch.
-The few choices that exist only in the CLI (``both``, the tolerance criterion) are spelled
-here, next to the library names they stand for.
+The one choice that exists only in the CLI (``evaluate --fidelity both``) is spelled here.
 """
 
 from __future__ import annotations
@@ -30,8 +29,8 @@ Format = choice("Format", vocabulary.FORMATS + ("all",))
 
 #: ``evaluate --fidelity``: the design's own training model, the printed-object reference, or both
 #: (quaton_fab.simulate's design_fidelity / reference_fidelity).
-EvalFidelity = choice("EvalFidelity", ("design", "reference", "both"))
+EvalFidelity = choice("EvalFidelity", vocabulary.FIDELITIES + ("both",))
 #: ``tolerance --fidelity``: the printed-object reference (default) or the design's training model.
-ToleranceFidelity = choice("ToleranceFidelity", ("reference", "design"))
+ToleranceFidelity = choice("ToleranceFidelity", vocabulary.FIDELITIES[::-1])  # the default, reference, first
 #: ``tolerance --criterion``: what must stay within the loss (quaton_fab.analysis.tolerance.run_tolerance).
-Criterion = choice("Criterion", ("p5", "mean"))
+Criterion = choice("Criterion", vocabulary.CRITERIA)

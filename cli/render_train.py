@@ -13,6 +13,7 @@ from rich.table import Table
 
 from quaton_fab.optics.perturbation import ERRORS
 from quaton_fab.simulate import design_fidelity
+from quaton_fab.tasks.metrics import primary_for_task, primary_metric_name
 from quaton_fab.training.run import RunHooks
 from quaton_fab.units import format_length
 
@@ -48,7 +49,7 @@ class TrainRenderer(RunHooks):
         print_config(config, network)
 
     def training(self, trainer: Any, resumed: bool) -> Any:
-        return TrainProgress(console, "accuracy" if trainer.config.task == "classify" else "ssim")
+        return TrainProgress(console, primary_for_task(trainer.config.task))
 
     def stopping(self) -> None:
         console.print("[yellow]Ctrl-C: finishing the current step and saving a checkpoint…[/]")
@@ -112,7 +113,7 @@ def print_metrics(design: Any) -> None:
             table.add_row(q(key), str(value))
     if "test_unquantized" in design.metrics:
         unq = design.metrics["test_unquantized"]
-        primary = design.metrics.get("primary", "accuracy")
+        primary = primary_metric_name(design.metrics)
         table.add_row(f"{q(primary)} (unquantized FP)", f"{unq.get(primary, float('nan')):.4f}")
     console.print(table)
 

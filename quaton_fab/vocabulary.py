@@ -1,4 +1,4 @@
-"""The names a user chooses among: quantization methods, tasks, mask models, orientations, schedules, formats.
+"""The names a user chooses among: methods, tasks, mask models, orientations, schedules, formats, fidelities.
 
 One home for each list, in the order the library documents them. This module imports nothing (no torch), so the
 command-line app builds its option choices from it without loading the physics, and ``quaton-fab --version``
@@ -8,7 +8,9 @@ stays fast. The modules that act on a choice (``quant.quantizers``, ``training.c
 
 from __future__ import annotations
 
-__all__ = ["METHODS", "TASKS", "MODELS", "ORIENTATIONS", "LR_SCHEDULES", "RECOMPUTE", "FORMATS"]
+__all__ = [
+    "METHODS", "TASKS", "MODELS", "ORIENTATIONS", "LR_SCHEDULES", "RECOMPUTE", "FORMATS", "FIDELITIES", "CRITERIA",
+]
 
 #: Quantization methods: full precision, post-quantization, straight-through, Gumbel-softmax, progressive
 #: sigmoid (scheduled temperature) and progressive sigmoid with a learnable temperature.
@@ -25,3 +27,7 @@ LR_SCHEDULES = ("constant", "cosine")
 RECOMPUTE = ("auto", "on", "off")
 #: Export formats, in the order export writes them (``fab.formats.REGISTRY`` holds one spec for each).
 FORMATS = ("stl", "gds", "oas", "png", "tiff", "png8", "bmp", "gwl")
+#: Fidelities a design is simulated at: its own training model, or the printed-object reference (converged).
+FIDELITIES = ("design", "reference")
+#: What a tolerance must keep within the allowed loss: the 5th percentile over prints, or their mean.
+CRITERIA = ("p5", "mean")

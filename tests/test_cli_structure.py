@@ -85,20 +85,32 @@ def test_the_reference_names_every_option():
 
 
 def test_choices_are_the_library_constants():
+    from quaton_fab import vocabulary
+    from quaton_fab.analysis.tolerance import CRITERIA
     from quaton_fab.fab.export import FORMATS
+    from quaton_fab.fab.formats.registry import REGISTRY
     from quaton_fab.optics.relief import ORIENTATIONS
     from quaton_fab.quant.quantizers import METHODS
+    from quaton_fab.sweep.spec import EVALUATE
     from quaton_fab.training.config import MODELS, RECOMPUTE, TASKS
 
     def values(enum):
         return tuple(member.value for member in enum)
 
+    # the modules that act on a choice use the one list in quaton_fab.vocabulary, and so does the CLI
+    assert (METHODS, TASKS, MODELS, ORIENTATIONS, RECOMPUTE, FORMATS, EVALUATE, CRITERIA) == (
+        vocabulary.METHODS, vocabulary.TASKS, vocabulary.MODELS, vocabulary.ORIENTATIONS, vocabulary.RECOMPUTE,
+        vocabulary.FORMATS, vocabulary.FIDELITIES, vocabulary.CRITERIA)
+    assert tuple(REGISTRY) == FORMATS
     assert values(choices.Task) == TASKS
     assert values(choices.Method) == METHODS
     assert values(choices.MaskModel) == MODELS
     assert values(choices.Orientation) == ORIENTATIONS
     assert values(choices.Recompute) == RECOMPUTE
     assert values(choices.Format) == (*FORMATS, "all")
+    assert values(choices.EvalFidelity) == (*vocabulary.FIDELITIES, "both")
+    assert set(values(choices.ToleranceFidelity)) == set(vocabulary.FIDELITIES)
+    assert values(choices.Criterion) == CRITERIA
     assert choices.Method("psq-lt") is choices.Method.psq_lt
 
 

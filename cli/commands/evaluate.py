@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from quaton_fab.printing.defaults import DEFAULT_MATERIAL
+
 from ..choices import EvalFidelity, MaskModel
 from ..common import length, parse_oversample, user_errors
 
@@ -20,7 +22,7 @@ def evaluate(
     fidelity: Annotated[Optional[EvalFidelity], typer.Option(help="design: the design's own training model (reproduces its reported metric); reference: the printed object (sampling rule + relief model); both (default).")] = None,
     model: Annotated[Optional[MaskModel], typer.Option(help="Override the mask model (relief or thin) of the simulation.")] = None,
     oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule; inside the material for the relief model) or an integer.")] = None,
-    material: Annotated[Optional[str], typer.Option(help="Relief material when the design records none (default ip-dip).")] = None,
+    material: Annotated[Optional[str], typer.Option(help=f"Relief material when the design records none (default {DEFAULT_MATERIAL}).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Base slab of the relief (default: the design's, else 2um).")] = None,
     max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer relief slices, e.g. 50nm.")] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",

@@ -8,6 +8,8 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
+from quaton_fab.printing.defaults import DEFAULT_MATERIAL
+
 from ..choices import Format
 from ..common import command_line, console, err_console, length, q, user_errors
 
@@ -20,7 +22,7 @@ FILE_DETAILS = "GDS and grayscale maps"
 def export(
     design_dir: Annotated[Path, typer.Argument(help="A design directory.")],
     format: Annotated[Format, typer.Option("--format", "-f", help="stl, gds, oas, png, tiff, png8 (8-bit full-scale PNG), bmp (8-bit full-scale BMP), gwl (Nanoscribe job) or all.")] = Format.all,
-    material: Annotated[Optional[str], typer.Option(help="Material (see `quaton-fab materials`) or n=1.52; default: the one the design was trained for, else ip-dip.")] = None,
+    material: Annotated[Optional[str], typer.Option(help=f"Material (see `quaton-fab materials`) or n=1.52; default: the one the design was trained for, else {DEFAULT_MATERIAL}.")] = None,
     medium: Annotated[Optional[str], typer.Option(help="air, water, oil or an index (default: the design's n_medium).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Base slab thickness under every pixel, e.g. 2um (default: the base the design was trained through, else 2um).")] = None,
     z_step: Annotated[Optional[str], typer.Option("--z-step", help="Printer height step: another name for --slicing-distance.", rich_help_panel=PRINTER)] = None,

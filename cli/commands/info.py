@@ -77,6 +77,7 @@ def materials(
     wavelength: Annotated[Optional[str], typer.Option(help="Show n and the 2π height at this wavelength, e.g. 633nm.")] = None,
 ) -> None:
     """The material table: dispersion model, index, validity range and source of every entry."""
+    from quaton_fab.optics.phase_height import height_2pi_m, index_contrast
     from quaton_fab.printing.materials import material_table
 
     wl = length(wavelength, "--wavelength")
@@ -87,7 +88,7 @@ def materials(
         table.add_column(col, overflow="fold")
     for row in rows:
         n = row.get("n")
-        h2pi = f"{shown_at / (n - 1) * 1e6:.3f} µm" if (shown_at and n and n > 1) else ""
+        h2pi = f"{height_2pi_m(shown_at, index_contrast(n, 1.0)) * 1e6:.3f} µm" if (shown_at and n and n > 1) else ""
         table.add_row(
             q(row["name"]) + (" [yellow](nominal)[/]" if row.get("nominal") else ""),
             q(row["model"]),

@@ -37,6 +37,7 @@ from quaton_fab.data import Encoding
 from quaton_fab.tasks import task_from_dict
 from quaton_fab.simulate import evaluate_network, load_design_split, reference_fidelity, resolve_device
 from quaton_fab.tasks.metrics import metric_spec, primary_metric_name
+from quaton_fab.vocabulary import CRITERIA
 
 __all__ = ["ToleranceRun", "run_tolerance", "tolerance_markdown", "tolerance_sheet_entry"]
 
@@ -174,8 +175,8 @@ def _checked_inputs(design: Any, sweeps: Mapping[str, Sequence[float]], trials: 
         raise ToleranceError(f"trials must be an integer >= 1, got {trials!r}")
     if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
         raise ToleranceError(f"samples must be an integer >= 1, got {samples!r}")
-    if criterion not in ("p5", "mean"):
-        raise ToleranceError(f"criterion must be p5 or mean, got {criterion!r}")
+    if criterion not in CRITERIA:
+        raise ToleranceError(f"criterion must be {' or '.join(CRITERIA)}, got {criterion!r}")
     for name, values in sweeps.items():
         if name not in ERRORS:
             raise ToleranceError(f"unknown error {name!r}; use one of {', '.join(ERRORS)}")

@@ -46,9 +46,10 @@ from quaton_fab.confine import plain_name
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.training.config import PRESETS, ConfigError, TrainConfig
 from quaton_fab.units import parse_length
+from quaton_fab.vocabulary import FIDELITIES
 
 #: Fidelities a sweep can evaluate each finished design at (besides the metric its training reports).
-EVALUATE = ("design", "reference")
+EVALUATE = FIDELITIES
 
 _FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
 #: Options a sweep must leave alone: they are the sweep's to set (run directory, device, threads).
