@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +28,7 @@ from quaton_fab.sweep.spec import Cell
 from quaton_fab.design import Design
 from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
 from quaton_fab.training import Trainer
-from quaton_fab.training.run import RunHooks, RunInterrupted, RunSaveError, run_training
+from quaton_fab.training.run import RunHooks, RunInterrupted, RunSaveError, handling_sigint, run_training
 from quaton_fab.tasks.metrics import primary_metric_name
 import torch
 
@@ -255,20 +254,6 @@ class _CellHooks(RunHooks):
         note_sigint()
 
 
-@contextlib.contextmanager
-def _noting_sigint() -> Iterator[None]:
-    """While inside, Ctrl-C is remembered (``_interrupted``); not in the main thread (some Ray workers): no-op."""
-    try:
-        previous = signal.signal(signal.SIGINT, note_sigint)
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def _train_and_evaluate(cell: Cell, run_dir: Path, record: dict[str, Any], t_start: float, *,
                         evaluate: tuple[str, ...], eval_samples: int | None, figures: bool,
                         device: str | None) -> dict[str, Any]:
@@ -277,7 +262,7 @@ def _train_and_evaluate(cell: Cell, run_dir: Path, record: dict[str, Any], t_sta
     status = _StatusWriter(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:  # Ctrl-C in the terminal reaches local workers too: stop cleanly with a checkpoint
-        with _noting_sigint():
+        with handling_sigint(note_sigint):  # Ctrl-C is remembered (``_interrupted``)
             outcome = run_training(config, run_dir, resume="auto", device=device, figures=figures,
                                    hooks=_CellHooks(status, record), abort_on_second_interrupt=False,
                                    own_files=lambda name: bool(_LEFTOVER.fullmatch(name)))

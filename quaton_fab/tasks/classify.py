@@ -271,7 +271,7 @@ class ClassificationTask(nn.Module):
             raise TaskError("no samples were evaluated: cannot compute classification metrics")
         confusion = state.confusion
         return {
-            "accuracy": float(confusion.diagonal().sum()) / state.samples,
+            ACCURACY: float(confusion.diagonal().sum()) / state.samples,
             "confusion": confusion.tolist(),
             "detector_efficiency": state.efficiency_sum / state.samples,
             "samples": state.samples,

@@ -184,7 +184,7 @@ class QPITask(nn.Module):
             raise TaskError("no samples were evaluated: cannot compute QPI metrics")
         n = state.samples
         return {
-            "ssim": state.ssim_sum / n,
+            SSIM: state.ssim_sum / n,
             "ssim_ri": state.ssim_ri_sum / n,
             "mse": state.mse_sum / n,
             "gain": float(self.gain.detach()),

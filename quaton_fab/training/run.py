@@ -277,9 +277,19 @@ def _stop_on_sigint(trainer: Trainer, hooks: RunHooks, abort_on_second: bool) ->
             signal.signal(signal.SIGINT, previous)
         hooks.stopping()
 
+    with handling_sigint(on_sigint):
+        yield
+
+
+@contextlib.contextmanager
+def handling_sigint(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """While inside, Ctrl-C calls ``handler``; the previous handler is restored on the way out.
+
+    Not in the main thread (some Ray workers) no handler can be installed: then this does nothing.
+    """
     try:
-        signal.signal(signal.SIGINT, on_sigint)
-    except ValueError:  # not the main thread (e.g. some Ray workers): no handler
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:
         yield
         return
     try:
