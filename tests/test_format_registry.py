@@ -58,6 +58,13 @@ def test_grid_needs_and_sheet_sections_come_from_the_specs():
     assert others == {"stl"} and not others & set(sheet_module._RENDERED)  # listed under "Other"
 
 
+def test_every_format_means_what_the_printer_can_take():
+    assert ExportOptions(formats=None).formats == FORMATS  # the default two-photon profile has a slicing grid
+    assert ExportOptions(formats=None, printer="grayscale").formats == grid_free(FORMATS)
+    assert ExportOptions(formats=None, printer="grayscale", slicing_distance_m=100e-9,
+                         hatching_distance_m=100e-9).formats == FORMATS
+
+
 @pytest.mark.parametrize("name", LEGACY_FORMATS)
 def test_each_writer_writes_exactly_its_planned_files(design, tmp_path, name):
     options = ExportOptions(formats=(name,), stack=True)

@@ -39,17 +39,11 @@ def export(
 ) -> None:
     """Convert the design's levels to heights and write fabrication files plus fab_sheet.json/.md."""
     from quaton_fab.design import Design
-    from quaton_fab.fab.export import FORMATS, ExportOptions, export_design, export_printer
-    from quaton_fab.fab.formats.registry import grid_free
+    from quaton_fab.fab.export import ExportOptions, export_design
 
     design = Design.load(design_dir)
-    formats = FORMATS if format is Format.all else (format.value,)
-    if format is Format.all and not export_printer(ExportOptions(
-            printer=printer, z_step_m=length(z_step, "--z-step"),
-            slicing_distance_m=length(slicing_distance, "--slicing-distance"))).has_grid:
-        formats = grid_free(FORMATS)  # a grayscale printer takes no format that needs a slicing grid
     options = ExportOptions(
-        formats=formats,
+        formats=None if format is Format.all else (format.value,),  # None: every format the printer takes
         material=material,
         medium=medium,
         base_m=length(base, "--base"),

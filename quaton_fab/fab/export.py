@@ -44,7 +44,9 @@ from quaton_fab.resources import check_print_grid
 from quaton_fab.errors import FabError
 from quaton_fab.design import Design
 from quaton_fab.fab.export_extra import sheet_extra
-from quaton_fab.fab.formats.registry import FORMATS, REGISTRY, needs_grid, planned_names, write_formats
+from quaton_fab.fab.formats.registry import (
+    FORMATS, REGISTRY, grid_free, needs_grid, planned_names, write_formats,
+)
 from quaton_fab.fab.formats.spec import WriteJob
 from quaton_fab.fab.staging import (
     STAGING, carry_over, clean_stale_staging, os_error_message, previous_export_files, swap_in, umask,
@@ -78,8 +80,9 @@ class ExportOptions:
     """What to export and for which material.
 
     Attributes:
-        formats: any of ``stl``, ``gds``, ``oas``, ``png``, ``tiff``, ``gwl`` (Nanoscribe jobs; needs a printer
-            with a slicing grid).
+        formats: names in :data:`~quaton_fab.fab.formats.registry.REGISTRY` (``gwl`` needs a printer with a
+            slicing grid); None: every format the printer can take (all of them, or those without a slicing grid
+            for a grayscale printer).
         material: material spec (``ip-dip``, ``fused-silica``, ``n=1.52`` …); default: the material the design
             was trained for (``design.fabrication``), else IP-Dip.
         medium: medium around the masks (name or index); default the design's ``n_medium``.
@@ -98,7 +101,7 @@ class ExportOptions:
         command: the command line that asked for this export (shown in the report; None: an equivalent one).
     """
 
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] | None = FORMATS
     material: str | None = None
     medium: str | None = None
     base_m: float | None = None
@@ -115,16 +118,19 @@ class ExportOptions:
     command: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = [f for f in self.formats if f not in REGISTRY]
-        if unknown or not self.formats:
-            bad = unknown[0] if unknown else "(none)"
-            raise ExportError(f"unknown export format {bad!r}; use {', '.join(REGISTRY)}")
         if (self.z_step_m is not None and self.slicing_distance_m is not None
                 and abs(self.z_step_m - self.slicing_distance_m) > 1e-15):
             raise ExportError(
                 f"--z-step {self.z_step_m * 1e9:.4g} nm and --slicing-distance {self.slicing_distance_m * 1e9:.4g} nm "
                 "name the same printer step with different values; give one of them"
             )
+        if self.formats is None:  # every format the printer can take
+            every = FORMATS if export_printer(self).has_grid else grid_free(FORMATS)
+            object.__setattr__(self, "formats", every)
+        unknown = [f for f in self.formats if f not in REGISTRY]
+        if unknown or not self.formats:
+            bad = unknown[0] if unknown else "(none)"
+            raise ExportError(f"unknown export format {bad!r}; use {', '.join(REGISTRY)}")
 
 
 def export_printer(options: ExportOptions) -> PrinterProfile:
