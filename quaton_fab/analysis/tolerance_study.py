@@ -17,7 +17,7 @@ from pathlib import Path
 from quaton_fab.analysis.evaluation import AnalysisHooks
 from quaton_fab.analysis.sheet_check import check_sheet
 from quaton_fab.analysis.tolerance import ToleranceRun, run_tolerance, tolerance_markdown, tolerance_sheet_entry
-from quaton_fab.analysis.tolerance_figure import plot_tolerance
+from quaton_fab.analysis import tolerance_figure
 from quaton_fab.design import Design
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.fab.sheet import read_fab_sheet, record_tolerance
@@ -80,7 +80,7 @@ def write_tolerance_files(run: ToleranceRun, folder: str | Path) -> dict[str, Pa
     write_set({
         files["json"]: lambda p: atomic_write_bytes(p, (json.dumps(result, indent=2, allow_nan=False) + "\n").encode()),
         files["md"]: lambda p: atomic_write_bytes(p, tolerance_markdown(run).encode()),
-        files["png"]: lambda p: plot_tolerance(result, p),
+        files["png"]: lambda p: tolerance_figure.plot_tolerance(result, p),
     }, prefix=".tolerance-")
     return files
 
