@@ -22,6 +22,8 @@ __all__ = ["write_metrics", "write_figures", "example_outputs", "FIGURE_NAMES", 
            "remove_stale_figures"]
 
 #: Every figure file name :func:`write_figures` can write.
+#: The run's metrics file (beside design.json).
+METRICS_JSON = "metrics.json"
 FIGURE_NAMES = ("masks.png", "training.png", "quantizer.png", "confusion.png", "examples.png")
 
 
@@ -52,7 +54,7 @@ def remove_stale_figures(out_dir: str | Path, written: list[Path]) -> list[Path]
 def write_metrics(design: Design, out_dir: str | Path) -> Path:
     """``metrics.json``: the design's metrics plus the per-epoch history when it has one."""
     payload: dict[str, Any] = {"metrics": design.metrics, "history": design.training.get("history", [])}
-    return atomic_write_bytes(Path(out_dir) / "metrics.json", json.dumps(payload, indent=2).encode("utf-8"))
+    return atomic_write_bytes(Path(out_dir) / METRICS_JSON, json.dumps(payload, indent=2).encode("utf-8"))
 
 
 @torch.no_grad()

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quaton_fab.confine import remove_own_files
-from quaton_fab.design import Design
+from quaton_fab.design import DESIGN_JSON, Design
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.validity import validity_warnings
 from quaton_fab.simulate import reference_fidelity
@@ -29,6 +29,7 @@ from quaton_fab.training.distributed import from_environment, shutdown
 from quaton_fab.training.reference_gap import ReferenceGap, reference_gap
 from quaton_fab.training.report import remove_stale_figures, write_figures, write_metrics
 from quaton_fab.training.trainer import Callbacks, Trainer, TrainingInterrupted
+from quaton_fab.training.checkpoint import CHECKPOINT_NAME
 
 __all__ = [
     "RunDirError", "RunHooks", "RunInterrupted", "RunOutcome", "RunSaveError", "check_run_dir", "run_training",
@@ -153,7 +154,7 @@ def check_run_dir(run_dir: str | Path, *, resume: Resume = False, force: bool = 
     """
     run_dir = Path(run_dir)
     if resume is True:
-        checkpoint = run_dir / "checkpoint.pt"
+        checkpoint = run_dir / CHECKPOINT_NAME
         if not checkpoint.is_file():
             raise RunDirError(f"nothing to resume: {str(checkpoint)!r} does not exist")
     elif resume is False and run_dir.exists() and any(run_dir.iterdir()) and not force:
@@ -238,7 +239,7 @@ def _train(trainer: Trainer, resume: Resume, own_files: Callable[[str], bool] | 
     run_dir = trainer.out_dir
     if resume == "auto":
         state = trainer.load_checkpoint() if trainer.checkpoint_path.is_file() else None
-        if state is not None and state.get("complete") and (run_dir / "design.json").is_file():
+        if state is not None and state.get("complete") and (run_dir / DESIGN_JSON).is_file():
             return Design.load(run_dir), None
         if state is None and own_files is not None:
             # started but never reached a checkpoint: start afresh, deleting only what the caller wrote
