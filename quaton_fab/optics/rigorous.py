@@ -8,9 +8,11 @@ height step (material where the pillar reaches the step's top), so a printed rel
 
 Solver: torcwa (Kim & Lee, Comput. Phys. Commun. 282, 108552, 2023), an S-matrix RCWA in PyTorch (CPU or CUDA).
 One solve gives the full S-matrix, hence both polarisations: **TE** = incident E along y, **TM** = incident E
-along x (for a patch that is invariant along y, E along the grooves is TE). torcwa builds the permittivity
-convolution matrices by Laurent's rule, which converges slowly for fields crossing the pillar walls; the
-truncation error is measured by :func:`harmonic_ladder` runs (``quaton-fab crosscheck`` reports it).
+along x (for a patch that is invariant along y, E along the grooves is TE). The patterned layers use Li's
+factorisation rules on the exact pixel grid (:mod:`quaton_fab.optics.rigorous_li`, the default
+``factorization="li"``), which converge fast for fields crossing the pillar walls; torcwa's own Laurent rule on
+a sampled grid (``factorization="laurent"``) converges slowly there and is kept for comparison. The truncation
+error left is measured by a ladder of harmonics (``quaton-fab crosscheck`` reports it).
 
 Amplitudes: for each propagating transmitted order ``(mx, my)`` the flux-normalised complex amplitudes of the
 co-polarised and the cross-polarised transverse field (``|a|²`` is the fraction of the incident power carried
@@ -38,9 +40,9 @@ from importlib.metadata import version
 
 import numpy as np
 import torch
-import torcwa
 
 from quaton_fab.optics.propagation import OpticsError
+from quaton_fab.optics.rigorous_li import LiRcwa
 
 __all__ = [
     "RigorousError",
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 _UM = 1e6
+#: Permittivity factorisation rules of the patterned layers (first = default).
+FACTORIZATIONS = ("li", "laurent")
 #: Relative wavelength detuning applied when an order is (within it) exactly grazing (see the module docstring).
 GRAZING_DETUNE = 1e-4
 
@@ -60,9 +64,10 @@ class RigorousError(OpticsError):
     """An invalid rigorous-solver request (one line naming the bad value)."""
 
 
-def solver_name() -> str:
-    """Name and version of the rigorous solver, for records."""
-    return f"torcwa {version('torcwa')} (RCWA, S-matrix, Laurent rule)"
+def solver_name(factorization: str = "li") -> str:
+    """Name and version of the rigorous solver with ``factorization`` (see :data:`FACTORIZATIONS`), for records."""
+    rule = "Li's factorisation rules, exact pixel grid" if factorization == "li" else "Laurent rule, sampled grid"
+    return f"torcwa {version('torcwa')} (RCWA, S-matrix, {rule})"
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,7 @@ def solve_patch(
     orientation: str = "base-first",
     top_m: float | None = None,
     semi_infinite_base: bool = False,
+    factorization: str = "li",
     device: torch.device | str = "cpu",
 ) -> PatchOrders:
     """Solve one periodic patch (see the module docstring) and return its propagating transmitted orders.
@@ -149,10 +155,12 @@ def solve_patch(
             so that every patch (a flat one too) ends at the same plane.
         semi_infinite_base: True: light comes from inside an endless base (no entry face, no Fabry–Pérot of
             the slab; ``base_m`` ignored). Only for ``base-first``; used to size the slab's reflections.
+        factorization: ``"li"`` (default: Li's rules on the exact pixel grid, :mod:`.rigorous_li`) or
+            ``"laurent"`` (torcwa's own Laurent rule on a sampled grid; slower convergence in the harmonics).
         device: torch device for the solve.
     """
     h = np.asarray(heights_m, dtype=np.float64)
-    _check_patch(h, harmonics, orientation, semi_infinite_base)
+    _check_patch(h, harmonics, orientation, semi_infinite_base, factorization)
     pixels = h.shape[0]
     period_m = pixels * pitch_m
     orders = propagating_orders(period_m, wavelength_m, n_medium)
@@ -165,22 +173,32 @@ def solve_patch(
     n_grid = grid_samples(pixels, harmonics)
     eps_med, eps_mat = complex(n_medium**2), complex(n_material**2)
     lam_m = solver_wavelength_m(period_m, wavelength_m, (1.0, n_medium, n_material))
-    sim = torcwa.rcwa(freq=1.0 / (lam_m * _UM), order=[harmonics, harmonics],
-                      L=[period_m * _UM, period_m * _UM], dtype=dtype, device=dev)
+    # torcwa's solver (same S-matrices) with Li's pixel layers; Laurent layers go through torcwa's add_layer
+    sim = LiRcwa(freq=1.0 / (lam_m * _UM), order=[harmonics, harmonics],
+                 L=[period_m * _UM, period_m * _UM], dtype=dtype, device=dev)
     sim.add_input_layer(eps=eps_mat if semi_infinite_base else eps_med)
     sim.add_output_layer(eps=eps_med)
     sim.set_incident_angle(inc_ang=0.0, azi_ang=0.0)
-    relief = _relief_layers(h, top_m, eps_med, eps_mat, n_grid // pixels, dtype, dev)
+    sub = None if factorization == "li" else n_grid // pixels
+    relief = _relief_layers(h, top_m, eps_med, eps_mat, sub, dtype, dev)
     base = [] if semi_infinite_base or base_m <= 0 else [(base_m, torch.tensor(eps_mat, dtype=dtype, device=dev))]
-    stack = base + relief if orientation == "base-first" else relief[::-1] + base
-    for thickness_m, eps in stack:
-        sim.add_layer(thickness=thickness_m * _UM, eps=eps)
+    _add_layers(sim, base + relief if orientation == "base-first" else relief[::-1] + base)
     sim.solve_global_smatrix()
-    te, tm = _transmitted(sim, orders, n_grid)
+    te, tm = _transmitted(sim, orders, None if factorization == "li" else n_grid)
     return PatchOrders(orders=orders, te=te, tm=tm, harmonics=harmonics)
 
 
-def _check_patch(h: np.ndarray, harmonics: Any, orientation: str, semi_infinite_base: bool) -> None:
+def _add_layers(sim: LiRcwa, stack: list[tuple[float, torch.Tensor | np.ndarray]]) -> None:
+    """Add ``(thickness_m, ε)`` layers in order: a numpy pixel grid through Li's rules, a tensor through torcwa."""
+    for thickness_m, eps in stack:
+        if isinstance(eps, np.ndarray):
+            sim.add_pixel_layer(thickness=thickness_m * _UM, eps=eps)
+        else:
+            sim.add_layer(thickness=thickness_m * _UM, eps=eps)
+
+
+def _check_patch(h: np.ndarray, harmonics: Any, orientation: str, semi_infinite_base: bool,
+                 factorization: str = "li") -> None:
     """Raise RigorousError for a patch that is not square, finite and ≥ 0, or for bad solver settings."""
     if h.ndim != 2 or h.shape[0] != h.shape[1] or h.shape[0] < 1:
         raise RigorousError(f"heights must be a square (P, P) patch, got shape {h.shape}")
@@ -192,19 +210,25 @@ def _check_patch(h: np.ndarray, harmonics: Any, orientation: str, semi_infinite_
         raise RigorousError(f"orientation must be base-first or relief-first, got {orientation!r}")
     if semi_infinite_base and orientation != "base-first":
         raise RigorousError("a semi-infinite base needs orientation base-first")
+    if factorization not in FACTORIZATIONS:
+        raise RigorousError(f"factorization must be one of {', '.join(FACTORIZATIONS)}, got {factorization!r}")
 
 
 def _relief_layers(
-    h: np.ndarray, top_m: float | None, eps_med: complex, eps_mat: complex, sub: int, dtype: torch.dtype,
+    h: np.ndarray, top_m: float | None, eps_med: complex, eps_mat: complex, sub: int | None, dtype: torch.dtype,
     dev: torch.device,
-) -> list[tuple[float, torch.Tensor]]:
-    """The relief region from the base upwards as ``(thickness_m, ε)`` layers, ε sampled ``sub`` times per pixel
-    (torcwa's ``[x, y]`` order), topped with medium up to ``top_m`` (default: the tallest pillar)."""
+) -> list[tuple[float, torch.Tensor | np.ndarray]]:
+    """The relief region from the base upwards as ``(thickness_m, ε)`` layers, topped with medium up to ``top_m``
+    (default: the tallest pillar). ε of a patterned layer: ``sub is None`` → the pixel grid ``[y, x]`` (numpy, for
+    Li's rules); else a tensor sampled ``sub`` times per pixel in torcwa's ``[x, y]`` order (Laurent's rule)."""
     relief = []
     top = float(np.max(h)) if top_m is None else float(top_m)
     if top < float(np.max(h)) - 1e-12:
         raise RigorousError(f"top_m = {top * 1e6:.4g} µm is below the tallest pillar ({np.max(h) * 1e6:.4g} µm)")
     for thickness_m, occ in _layers(h):
+        if sub is None:
+            relief.append((thickness_m, eps_med + (eps_mat - eps_med) * occ.astype(np.complex128)))
+            continue
         grid = np.kron(occ, np.ones((sub, sub))).T  # torcwa indexes [x, y]
         eps = torch.from_numpy(eps_med + (eps_mat - eps_med) * grid).to(dtype=dtype, device=dev)
         relief.append((thickness_m, eps))
@@ -213,8 +237,9 @@ def _relief_layers(
     return relief
 
 
-def _transmitted(sim: Any, orders: np.ndarray, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
-    """(te, tm) transmitted amplitudes ``(K, 2)`` of the solved ``sim`` for ``orders``, half-cell shift undone."""
+def _transmitted(sim: Any, orders: np.ndarray, n_grid: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(te, tm) transmitted amplitudes ``(K, 2)`` of the solved ``sim`` for ``orders``; the half-cell shift of a
+    grid of ``n_grid`` samples undone (``None``: exact pixel grid, no shift)."""
     sel = [[int(a), int(b)] for a, b in orders]
 
     def amp(pol: str) -> np.ndarray:
@@ -222,7 +247,7 @@ def _transmitted(sim: Any, orders: np.ndarray, n_grid: int) -> tuple[np.ndarray,
                                 ref_order=[0, 0], power_norm=True).detach().cpu().numpy().reshape(-1)
 
     # undo the half-cell shift of the sampled permittivity (see the module docstring)
-    shift = np.exp(-1j * math.pi * (orders[:, 0] + orders[:, 1]) / n_grid)
+    shift = np.ones(len(orders)) if n_grid is None else np.exp(-1j * math.pi * (orders[:, 0] + orders[:, 1]) / n_grid)
     te = np.stack([amp("yy"), amp("xy")], axis=1) * shift[:, None]
     tm = np.stack([amp("xx"), amp("yx")], axis=1) * shift[:, None]
     return te, tm
