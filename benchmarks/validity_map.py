@@ -1,16 +1,15 @@
-"""Validity map of the scalar mask models against a rigorous solver: pixel pitch × model → order errors.
+"""Validity map of the scalar mask models against a rigorous solver: pixel pitch × acceptance cone × model.
 
 Random 4-level IP-Dip relief patches (heights on the 100 nm printer grid: 0, 0.4, 0.7, 1.1 µm, as the default
 preset prints them) on the default 2 µm base, in air, λ0 = 780 nm, normal incidence, light through the base.
 Each patch is one period of an endless plate; the transmitted orders of the scalar models (thin screen,
 multislice at the design sampling rule ⌈2·p·n_med/λ0⌉, multislice and the wave propagation method at the
-in-material rule ⌈2·p·n_mat/λ0⌉, all with the reference slicing) are compared with torcwa (RCWA) for TE and TM, with the
-metrics of
-:mod:`quaton_fab.analysis.crosscheck`
-(L1 of order efficiencies, flux-weighted complex order error, each model referenced
-to its own flat patch; TE/TM mean; TE vs TM). Patches are 2 × 2 pixels (periods 1.56–6 µm)
-and the harmonics M the largest propagating order + 2 (8 at 3 µm), sized for about 20 minutes on a loaded
-shared CPU; the Laurent-rule truncation error this leaves is stated in docs/VALIDITY.md.
+in-material rule ⌈2·p·n_mat/λ0⌉, all with the reference slicing) are compared with torcwa (RCWA; Li's
+factorisation rules by default) for TE and TM, with the metrics of :mod:`quaton_fab.analysis.crosscheck` (L1 of
+order efficiencies, flux-weighted complex order error, each model referenced to its own flat patch; TE/TM mean;
+TE vs TM), over every propagating order and over the orders inside each cone ``sin θ <`` ``--cones`` (what a
+network with that acceptance cone uses). Patch size and harmonics: ``GRID`` or ``--patch-pixels`` /
+``--harmonics-per-pixel``; the conditions of each recorded map are in docs/VALIDITY.md.
 
 Usage: ``OMP_NUM_THREADS=1 nice -n 10 python benchmarks/validity_map.py [--patches 3] [--seed 0]
 [--pitches 0.78,1.0,...] [--out benchmarks/results/validity_map.json]`` (pitches run in parts merge into --out).
@@ -24,17 +23,19 @@ import argparse
 import json
 import math
 import platform
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from quaton_fab.analysis.crosscheck import PatchSetup, in_material_rule, score_models, summarise
+from quaton_fab.analysis.crosscheck import PatchSetup, in_material_rule, summarise
+from quaton_fab.analysis.crosscheck_models import rigorous_orders, scalar_orders, compare, sin_theta
 from quaton_fab.printing.materials import get_material
 from quaton_fab.optics.network import rule_oversample
 from quaton_fab.optics.relief import Relief
-from quaton_fab.optics.rigorous import solver_name
+from quaton_fab.optics.rigorous import FACTORIZATIONS, solver_name
 from quaton_fab.simulate import reference_slicing
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,6 +61,11 @@ def main() -> None:
     parser.add_argument("--no-bottom-face", action="store_true",
                         help="rigorous solver lit from inside an endless base (no base/air entry face, so no slab "
                              "Fabry–Pérot or trapped light): isolates the scalar models' own error")
+    parser.add_argument("--cones", default="1",
+                        help="comma-separated sin θ limits: each scores only the orders with sin θ < limit (in the "
+                             "medium), from the same solves; 1 = every propagating order")
+    parser.add_argument("--factorization", default=FACTORIZATIONS[0], choices=FACTORIZATIONS,
+                        help="permittivity rule of the rigorous solver's patterned layers")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "validity_map.json"))
     args = parser.parse_args()
     if args.device == "cpu":
@@ -91,18 +97,20 @@ def main() -> None:
                            semi_infinite_base=args.no_bottom_face)
         patches = [np.asarray(LEVELS_M)[rng.integers(0, 4, (pixels, pixels))] for _ in range(args.patches)]
         t0 = time.time()
-        per = score_models(setup, models, patches, harmonics=harmonics, device=args.device)
-        rows = summarise(per)
+        cones = [float(c) for c in args.cones.split(",")]
+        per = _score_cones(setup, models, patches, harmonics, args.device, args.factorization, cones)
+        rows = [dict(r, max_sin=c) for c in cones for r in summarise(per[c])]
         results.append({"pitch_um": pitch_um, "patches": args.patches, "seed": args.seed,
                         "pitch_over_wavelength": round(pitch / WAVELENGTH_M, 4),
                         "patch_pixels": pixels, "harmonics": harmonics, "s_design_rule": s_med,
                         "s_in_material_rule": s_mat, "rows": rows, "seconds": round(time.time() - t0, 1)})
         for r in rows:
             if r["polarisation"] in ("mean", "TE vs TM"):
-                print(f"{pitch_um:5.2f} µm {r['model']:30s} {r['polarisation']:8s} L1 {r['l1_mean']:.3f}/"
-                      f"{r['l1_worst']:.3f} complex {r['complex_mean']:.3f}/{r['complex_worst']:.3f}", flush=True)
+                print(f"{pitch_um:5.2f} µm sin<{r['max_sin']:.2f} {r['model']:30s} {r['polarisation']:8s} "
+                      f"L1 {r['l1_mean']:.3f}/{r['l1_worst']:.3f} "
+                      f"complex {r['complex_mean']:.3f}/{r['complex_worst']:.3f}", flush=True)
         record = {
-            "benchmark": "validity_map", "solver": solver_name(), "wavelength_m": WAVELENGTH_M,
+            "benchmark": "validity_map", "solver": solver_name(args.factorization), "wavelength_m": WAVELENGTH_M,
             "material": "IP-Dip", "n_material": n_mat, "n_medium": N_MEDIUM, "levels_m": LEVELS_M,
             "base_m": BASE_M, "slicing_m": relief.max_slice_m,
             "stack": ("endless base | relief | air (no bottom face)" if args.no_bottom_face
@@ -110,11 +118,29 @@ def main() -> None:
             "results": sorted(results, key=lambda r: r["pitch_um"]),
             "command": "OMP_NUM_THREADS=1 nice -n 10 python benchmarks/validity_map.py --patches K --seed S "
                        "--pitches LIST (per pitch: its own patches and seed, seconds of that run)",
+            "argv": " ".join(sys.argv[1:]),
             "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread(s), device {args.device}",
         }
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {out} ({round(time.time() - start)} s)")
+
+
+def _score_cones(setup: PatchSetup, models: dict, patches: list[np.ndarray], harmonics: int, device: str,
+                 factorization: str, cones: list[float]) -> dict[float, list]:
+    """Per cone: the per-patch errors (as ``score_models``), every cone scored from the same solves."""
+    dev = torch.device(device)
+    flat_h = np.zeros_like(patches[0])
+    rig_flat = rigorous_orders(setup, flat_h, harmonics, dev, factorization=factorization)
+    scalar_flat = scalar_orders(setup, models, flat_h)
+    sin = sin_theta(rig_flat.orders, patches[0].shape[0] * setup.pitch_m, setup.wavelength_m, setup.n_medium)
+    out: dict[float, list] = {c: [] for c in cones}
+    for patch in patches:
+        rig = rigorous_orders(setup, patch, harmonics, dev, factorization=factorization)
+        scalar = scalar_orders(setup, models, patch)
+        for c in cones:
+            out[c].append(compare(rig, rig_flat, scalar, scalar_flat, keep=sin < c))
+    return out
 
 
 if __name__ == "__main__":

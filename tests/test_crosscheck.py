@@ -185,10 +185,16 @@ def test_cli_crosscheck_end_to_end(exported):
     assert "Reflections" in result.output
     sheet = read_fab_sheet(export_dir)
     cc = sheet["crosscheck"]
-    assert set(cc) == {"command", "solver", "patches", "patch_pixels", "harmonics", "rows", "note", "figure"}
+    assert set(cc) == {"command", "solver", "patches", "patch_pixels", "harmonics", "acceptance_sin", "rows", "note",
+                       "figure"}
     assert cc["patches"] == 2 and cc["patch_pixels"] == 2 and cc["harmonics"] == 3 and "torcwa" in cc["solver"]
+    assert "Li's factorisation" in cc["solver"]
+    # 12 neurons of 0.78 µm, 10 µm hops: the next plane is reached up to tan θ = 9.36/10
+    assert cc["acceptance_sin"] == pytest.approx(math.sin(math.atan(12 * 0.78 / 10)), abs=1e-4)
     pols = {(r["model"].split(" ")[0], r["polarisation"]) for r in cc["rows"]}
     assert {("thin", "TE"), ("thin", "TM"), ("thin", "mean"), ("rigorous", "TE vs TM")} <= pols
+    cone = [r for r in cc["rows"] if r["model"].endswith(f"(sin θ < {cc['acceptance_sin']:.2f})")]
+    assert {r["model"].split(" ")[0] for r in cone} >= {"thin", "rigorous"}  # every row again, inside the cone
     for r in cc["rows"]:
         assert set(r) == {"model", "polarisation", "l1_mean", "l1_worst", "complex_mean", "complex_worst"}
         assert 0 <= r["l1_mean"] <= r["l1_worst"] and 0 <= r["complex_mean"] <= r["complex_worst"]

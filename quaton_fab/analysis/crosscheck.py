@@ -22,7 +22,10 @@ Metrics over the propagating transmitted orders (per patch, then mean and worst 
   removes the global phase and the Fresnel amplitude.
 
 TE (incident E along y) and TM (E along x) are compared separately, then averaged ("mean"); "TE vs TM" compares
-the two rigorous solutions with each other: what any scalar model, blind to polarisation, must miss. The
+the two rigorous solutions with each other: what any scalar model, blind to polarisation, must miss. Every
+metric is given twice: over all propagating orders, and over the orders inside the network's acceptance cone
+(:func:`acceptance_sin`: light leaving a mask at a steeper angle misses the next plane, in the design and in the
+printed stack alike), rows named ``"… (sin θ < a)"``. The
 harmonic convergence of the rigorous solver is measured on the first patch; the free-standing base's
 reflections (which every reflection-free model lacks) are sized on it by solving it again from inside a
 semi-infinite base (no slab entry face).
@@ -47,7 +50,7 @@ from quaton_fab.analysis.crosscheck_models import (
     ModelSpec,
     PatchScore,
     PatchSetup,
-    _rigorous,
+    rigorous_orders,
     _zero,
     compare,
     cut_patches,
@@ -62,6 +65,7 @@ from quaton_fab.analysis.sheet_check import check_sheet
 from quaton_fab.analysis.verify import _simulation_heights, read_back
 from quaton_fab.design import Design
 from quaton_fab.fab.sheet import JSON_NAME, read_fab_sheet
+from quaton_fab.optics.network import acceptance_sin
 from quaton_fab.optics.rigorous import propagating_orders, solver_name
 from quaton_fab.printing.level_table import LevelTable, relief_from_table
 from quaton_fab.simulate import design_fidelity, reference_slicing, resolve_device
@@ -106,6 +110,7 @@ class CrosscheckResult:
     source: str
     models: dict[str, str]
     propagating_orders: int
+    acceptance_sin: float
 
     def note(self) -> str:
         """One paragraph for the fab sheet: what was compared, convergence, and the reflections left out."""
@@ -118,7 +123,8 @@ class CrosscheckResult:
             f"{self.patches} periodic {self.patch_pixels}×{self.patch_pixels}-pixel patches cut from {self.source}, "
             f"{self.propagating_orders} propagating transmitted orders, normal incidence; "
             f"rigorous solver {self.solver} with M = {self.harmonics} ({(2 * self.harmonics + 1) ** 2} harmonics; "
-            f"{trunc}). "
+            f"{trunc}). Rows marked (sin θ < {self.acceptance_sin:.2f}) score only the orders inside the network's "
+            f"acceptance cone (steeper light misses the next plane). "
             f"Reflections: the free-standing base slab is a weak Fabry–Pérot (|r|² = {self.slab_reflectance:.3f} "
             f"per face at normal incidence); what a reflection-free model misses on patch 1 (the plate against the "
             f"same patch lit from inside an endless base) is {self.reflection_complex:.3f} complex order error."
@@ -171,10 +177,11 @@ def crosscheck_export(
         if progress:
             progress(done, total)
 
-    per = score_models(setup, models, [c[3] for c in cut], harmonics=m, device=dev, progress=tick)
+    cone = acceptance_sin(design.geometry)
+    per = score_models(setup, models, [c[3] for c in cut], harmonics=m, device=dev, progress=tick, cone_sin=cone)
     scores = [PatchScore(mask, r, c, e) for (mask, r, c, _), e in zip(cut, per)]
     patch = cut[0][3]
-    top = _rigorous(setup, patch, m, dev)
+    top = rigorous_orders(setup, patch, m, dev)
     convergence = _convergence(setup, patch, top, m, ladder, dev, tick)
     reflection = _reflection_error(setup, patch, top, m, dev, tick)
     r_face = ((table.n_material - table.n_medium) / (table.n_material + table.n_medium)) ** 2
@@ -184,7 +191,7 @@ def crosscheck_export(
         solver=solver_name(), patches=patches, patch_pixels=patch_pixels, harmonics=m, rows=summarise(per),
         per_patch=scores, convergence=convergence, reflection_complex=reflection,
         slab_reflectance=float(r_face), source=f"{item.label} ({item.reader})", models=descr,
-        propagating_orders=int(len(top.orders)),
+        propagating_orders=int(len(top.orders)), acceptance_sin=cone,
     )
 
 
@@ -241,7 +248,7 @@ def _convergence(setup: PatchSetup, patch: np.ndarray, top: Any, m: int, ladder:
     the chosen M (``top``, its solution)."""
     convergence = []
     for k in ladder:
-        rig = top if k == m else _rigorous(setup, patch, k, dev)
+        rig = top if k == m else rigorous_orders(setup, patch, k, dev)
         if k != m:
             tick()
         te = order_errors(rig.te, 1.0, top.te, 1.0)
@@ -255,10 +262,10 @@ def _reflection_error(setup: PatchSetup, patch: np.ndarray, top: Any, m: int, de
     """What a reflection-free model misses: the patch lit from inside an endless base (no entry face) against
     the plate (``top``), each against its own flat patch; TE/TM mean complex error."""
     flat = np.zeros_like(patch)
-    semi = _rigorous(setup, patch, m, dev, semi_infinite_base=True)
-    semi_flat = _rigorous(setup, flat, m, dev, semi_infinite_base=True)
+    semi = rigorous_orders(setup, patch, m, dev, semi_infinite_base=True)
+    semi_flat = rigorous_orders(setup, flat, m, dev, semi_infinite_base=True)
     tick()
-    plate_flat = _rigorous(setup, flat, m, dev)
+    plate_flat = rigorous_orders(setup, flat, m, dev)
     refl = [order_errors(semi.te, semi_flat.te[_zero(semi_flat), 0], top.te, plate_flat.te[_zero(plate_flat), 0])[1],
             order_errors(semi.tm, semi_flat.tm[_zero(semi_flat), 0], top.tm, plate_flat.tm[_zero(plate_flat), 0])[1]]
     return float(np.mean(refl))
@@ -274,7 +281,7 @@ def sheet_entry(result: CrosscheckResult, command: str, figure: str = "crosschec
     """The fab sheet's ``crosscheck`` entry (rendered by the sheet's Markdown and HTML reports)."""
     return {
         "command": command, "solver": result.solver, "patches": result.patches, "patch_pixels": result.patch_pixels,
-        "harmonics": result.harmonics,
+        "harmonics": result.harmonics, "acceptance_sin": round(result.acceptance_sin, 4),
         "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in result.rows],
         "note": result.note(), "figure": figure,
     }

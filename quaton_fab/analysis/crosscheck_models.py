@@ -136,7 +136,7 @@ class PatchSetup:
 ModelSpec = tuple[str, "Relief | None", int]
 
 
-def _scalar_models(setup: PatchSetup, models: dict[str, ModelSpec], heights_m: np.ndarray) -> dict[str, np.ndarray]:
+def scalar_orders(setup: PatchSetup, models: dict[str, ModelSpec], heights_m: np.ndarray) -> dict[str, np.ndarray]:
     """Amplitudes of each scalar model (``name → (kind, relief, oversample)``) on one patch."""
     out = {}
     for name, (kind, relief, s) in models.items():
@@ -149,27 +149,38 @@ def _scalar_models(setup: PatchSetup, models: dict[str, ModelSpec], heights_m: n
     return out
 
 
-def _rigorous(setup: PatchSetup, heights_m: np.ndarray, harmonics: int, device: torch.device,
-              semi_infinite_base: bool | None = None) -> PatchOrders:
+def rigorous_orders(setup: PatchSetup, heights_m: np.ndarray, harmonics: int, device: torch.device,
+                    semi_infinite_base: bool | None = None, factorization: str = "li") -> PatchOrders:
+    """The rigorous transmitted orders of one patch in ``setup`` (``semi_infinite_base`` None: the setup's)."""
     return solve_patch(heights_m, pitch_m=setup.pitch_m, wavelength_m=setup.wavelength_m,
                        n_material=setup.n_material, n_medium=setup.n_medium, base_m=setup.base_m,
                        harmonics=harmonics, orientation=setup.orientation, top_m=setup.top_m,
                        semi_infinite_base=setup.semi_infinite_base if semi_infinite_base is None
-                       else semi_infinite_base, device=device)
+                       else semi_infinite_base, factorization=factorization, device=device)
 
 
 def compare(rig: PatchOrders, rig_flat: PatchOrders, scalar: dict[str, np.ndarray],
-            scalar_flat: dict[str, np.ndarray]) -> dict[str, dict[str, tuple[float, float]]]:
-    """Errors of each scalar model against the rigorous TE and TM solutions, their mean, and TE vs TM."""
+            scalar_flat: dict[str, np.ndarray], keep: np.ndarray | None = None,
+            ) -> dict[str, dict[str, tuple[float, float]]]:
+    """Errors of each scalar model against the rigorous TE and TM solutions, their mean, and TE vs TM.
+
+    ``keep``: optional ``(K,)`` bool, the orders to score (e.g. :func:`sin_theta` below a cone); default all.
+    """
+    sel = slice(None) if keep is None else np.asarray(keep, dtype=bool)
+    te_flat, tm_flat = complex(rig_flat.te[_zero(rig_flat), 0]), complex(rig_flat.tm[_zero(rig_flat), 0])
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for name, amp in scalar.items():
         flat = complex(scalar_flat[name][np.flatnonzero((rig.orders == 0).all(axis=1))[0]])
-        te = order_errors(amp, flat, rig.te, complex(rig_flat.te[_zero(rig_flat), 0]))
-        tm = order_errors(amp, flat, rig.tm, complex(rig_flat.tm[_zero(rig_flat), 0]))
+        te = order_errors(amp[sel], flat, rig.te[sel], te_flat)
+        tm = order_errors(amp[sel], flat, rig.tm[sel], tm_flat)
         out[name] = {"TE": te, "TM": tm, "mean": ((te[0] + tm[0]) / 2, (te[1] + tm[1]) / 2)}
-    out["rigorous"] = {"TE vs TM": order_errors(rig.tm, complex(rig_flat.tm[_zero(rig_flat), 0]),
-                                                rig.te, complex(rig_flat.te[_zero(rig_flat), 0]))}
+    out["rigorous"] = {"TE vs TM": order_errors(rig.tm[sel], tm_flat, rig.te[sel], te_flat)}
     return out
+
+
+def sin_theta(orders: np.ndarray, period_m: float, wavelength_m: float, n_medium: float) -> np.ndarray:
+    """sin of each order's angle in the medium, ``(K,)`` (``(mx, my)`` orders of a square period)."""
+    return np.sqrt(orders[:, 0] ** 2 + orders[:, 1] ** 2) * wavelength_m / (n_medium * period_m)
 
 
 def _zero(orders: PatchOrders) -> int:
@@ -184,23 +195,39 @@ def score_models(
     harmonics: int,
     device: torch.device | str = "cpu",
     progress: Callable[[int, int], None] | None = None,
+    cone_sin: float | None = None,
 ) -> list[dict[str, dict[str, tuple[float, float]]]]:
-    """Errors of each scalar model on each ``(P, P)`` patch against the rigorous solver (one flat solve shared)."""
+    """Errors of each scalar model on each ``(P, P)`` patch against the rigorous solver (one flat solve shared).
+
+    ``cone_sin``: also score only the orders with sin θ < ``cone_sin`` (in the medium), from the same solves,
+    under the names :func:`cone_name` of each model (``"rigorous"`` included).
+    """
     dev = torch.device(device)
     pixels = patches[0].shape[0]
     flat_h = np.zeros((pixels, pixels))
     total = len(patches) + 1
-    rig_flat = _rigorous(setup, flat_h, harmonics, dev)
-    scalar_flat = _scalar_models(setup, models, flat_h)
+    rig_flat = rigorous_orders(setup, flat_h, harmonics, dev)
+    scalar_flat = scalar_orders(setup, models, flat_h)
+    sin = sin_theta(rig_flat.orders, pixels * setup.pitch_m, setup.wavelength_m, setup.n_medium)
     if progress:
         progress(1, total)
     out = []
     for i, patch in enumerate(patches):
-        rig = _rigorous(setup, patch, harmonics, dev)
-        out.append(compare(rig, rig_flat, _scalar_models(setup, models, patch), scalar_flat))
+        rig = rigorous_orders(setup, patch, harmonics, dev)
+        scalar = scalar_orders(setup, models, patch)
+        scores = compare(rig, rig_flat, scalar, scalar_flat)
+        if cone_sin is not None:
+            part = compare(rig, rig_flat, scalar, scalar_flat, keep=sin < cone_sin)
+            scores.update({cone_name(name, cone_sin): errors for name, errors in part.items()})
+        out.append(scores)
         if progress:
             progress(i + 2, total)
     return out
+
+
+def cone_name(model: str, cone_sin: float) -> str:
+    """Row name of ``model`` scored on the orders inside the cone ``sin θ < cone_sin``."""
+    return f"{model} (sin θ < {cone_sin:.2f})"
 
 
 def summarise(per_patch: Sequence[dict[str, dict[str, tuple[float, float]]]]) -> list[dict[str, Any]]:

@@ -34,6 +34,7 @@ __all__ = [
     "FreePhase",
     "upsample_neurons",
     "rule_oversample",
+    "acceptance_sin",
 ]
 
 
@@ -349,3 +350,16 @@ class DiffractiveNetwork(nn.Module):
         """Detector-plane intensity ``|U|²``, ``(..., N·s, N·s)`` real; arguments as :meth:`detector_field`."""
         out = self.detector_field(field, phases, heights_m=heights_m)
         return out.real.square() + out.imag.square()
+
+
+def acceptance_sin(geometry: Geometry) -> float:
+    """sin θ (in the medium) of the steepest ray from one mask that still reaches the next plane.
+
+    The mask is ``N·p`` wide; a ray from one edge to the far edge of the next plane a hop ``d`` away climbs at
+    ``tan θ = N·p / d``. The shortest hop after a mask (``spacing_m`` between masks, ``d_out_m`` to the
+    detector) gives the widest cone; 1 when a hop is 0.
+    """
+    hops = [geometry.d_out_m] + ([geometry.spacing_m] if geometry.layers > 1 else [])
+    hop = min(hops)
+    width = geometry.neurons * geometry.pitch_m
+    return 1.0 if hop <= 0 else float(math.sin(math.atan2(width, hop)))
