@@ -25,8 +25,9 @@ def plot_crosscheck(entry: dict[str, Any], convergence: Sequence[dict[str, float
     """Left: complex order error and L1 (TE/TM mean; TE vs TM for the rigorous pair), bars = mean, ticks = worst.
     Right: the rigorous solution at smaller M against the chosen M on the first patch."""
     rows = [r for r in entry["rows"] if r["polarisation"] in ("mean", "TE vs TM")]
-    labels = [r["model"] if r["polarisation"] == "mean" else "rigorous TE vs TM" for r in rows]
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained",
+    labels = [r["model"] if r["polarisation"] == "mean" else r["model"].replace("rigorous", "rigorous TE vs TM", 1)
+              for r in rows]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), layout="constrained",
                                   gridspec_kw={"width_ratios": [2.2, 1]})
     x = np.arange(len(rows))
     w = 0.38
@@ -37,7 +38,7 @@ def plot_crosscheck(entry: dict[str, Any], convergence: Sequence[dict[str, float
         ax.bar(x + (k - 0.5) * w, mean, w, color=colour, label=f"{name} (mean)")
         ax.plot(x + (k - 0.5) * w, worst, "_", color="k", ms=14, mew=2, label="worst patch" if k == 0 else None)
     ax.axhline(0.10, color="C2", ls=":", lw=1, label="0.10")
-    ax.set_xticks(x, labels, rotation=12, fontsize=8)
+    ax.set_xticks(x, labels, rotation=30, ha="right", rotation_mode="anchor", fontsize=7)
     ax.set_ylabel("error vs rigorous (TE/TM mean)")
     ax.legend(fontsize=7)
     ax.grid(axis="y", alpha=0.3)
