@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from quaton_fab.analysis.crosscheck import PatchSetup, in_material_rule, summarise
-from quaton_fab.analysis.crosscheck_models import rigorous_orders, scalar_orders, compare, sin_theta
+from quaton_fab.analysis.crosscheck_models import score_cones
 from quaton_fab.printing.materials import get_material
 from quaton_fab.optics.network import rule_oversample
 from quaton_fab.optics.relief import Relief
@@ -98,8 +98,9 @@ def main() -> None:
         patches = [np.asarray(LEVELS_M)[rng.integers(0, 4, (pixels, pixels))] for _ in range(args.patches)]
         t0 = time.time()
         cones = [float(c) for c in args.cones.split(",")]
-        per = _score_cones(setup, models, patches, harmonics, args.device, args.factorization, cones)
-        rows = [dict(r, max_sin=c) for c in cones for r in summarise(per[c])]
+        per = score_cones(setup, models, patches, harmonics=harmonics, cones=cones, device=args.device,
+                          factorization=args.factorization)
+        rows = [dict(r, max_sin=c) for c, per_cone in zip(cones, per) for r in summarise(per_cone)]
         results.append({"pitch_um": pitch_um, "patches": args.patches, "seed": args.seed,
                         "pitch_over_wavelength": round(pitch / WAVELENGTH_M, 4),
                         "patch_pixels": pixels, "harmonics": harmonics, "s_design_rule": s_med,
@@ -124,23 +125,6 @@ def main() -> None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(record, indent=1) + "\n")
     print(f"wrote {out} ({round(time.time() - start)} s)")
-
-
-def _score_cones(setup: PatchSetup, models: dict, patches: list[np.ndarray], harmonics: int, device: str,
-                 factorization: str, cones: list[float]) -> dict[float, list]:
-    """Per cone: the per-patch errors (as ``score_models``), every cone scored from the same solves."""
-    dev = torch.device(device)
-    flat_h = np.zeros_like(patches[0])
-    rig_flat = rigorous_orders(setup, flat_h, harmonics, dev, factorization=factorization)
-    scalar_flat = scalar_orders(setup, models, flat_h)
-    sin = sin_theta(rig_flat.orders, patches[0].shape[0] * setup.pitch_m, setup.wavelength_m, setup.n_medium)
-    out: dict[float, list] = {c: [] for c in cones}
-    for patch in patches:
-        rig = rigorous_orders(setup, patch, harmonics, dev, factorization=factorization)
-        scalar = scalar_orders(setup, models, patch)
-        for c in cones:
-            out[c].append(compare(rig, rig_flat, scalar, scalar_flat, keep=sin < c))
-    return out
 
 
 if __name__ == "__main__":

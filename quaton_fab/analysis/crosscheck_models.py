@@ -202,24 +202,42 @@ def score_models(
     ``cone_sin``: also score only the orders with sin θ < ``cone_sin`` (in the medium), from the same solves,
     under the names :func:`cone_name` of each model (``"rigorous"`` included).
     """
+    cones = [1.0] if cone_sin is None else [1.0, cone_sin]  # sin θ < 1: every propagating order
+    every, *inside = score_cones(setup, models, patches, harmonics=harmonics, cones=cones, device=device,
+                                 progress=progress)
+    for scores, part in zip(every, inside[0] if inside else []):
+        scores.update({cone_name(name, cone_sin): errors for name, errors in part.items()})
+    return every
+
+
+def score_cones(
+    setup: PatchSetup,
+    models: dict[str, ModelSpec],
+    patches: Sequence[np.ndarray],
+    *,
+    harmonics: int,
+    cones: Sequence[float],
+    device: torch.device | str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+    factorization: str = "li",
+) -> list[list[dict[str, dict[str, tuple[float, float]]]]]:
+    """Per cone of ``cones`` (in order): the per-patch errors of :func:`compare` on the orders with sin θ < cone,
+    every cone scored from the same solves (one flat solve shared)."""
     dev = torch.device(device)
     pixels = patches[0].shape[0]
     flat_h = np.zeros((pixels, pixels))
     total = len(patches) + 1
-    rig_flat = rigorous_orders(setup, flat_h, harmonics, dev)
+    rig_flat = rigorous_orders(setup, flat_h, harmonics, dev, factorization=factorization)
     scalar_flat = scalar_orders(setup, models, flat_h)
     sin = sin_theta(rig_flat.orders, pixels * setup.pitch_m, setup.wavelength_m, setup.n_medium)
     if progress:
         progress(1, total)
-    out = []
+    out: list[list[dict[str, dict[str, tuple[float, float]]]]] = [[] for _ in cones]
     for i, patch in enumerate(patches):
-        rig = rigorous_orders(setup, patch, harmonics, dev)
+        rig = rigorous_orders(setup, patch, harmonics, dev, factorization=factorization)
         scalar = scalar_orders(setup, models, patch)
-        scores = compare(rig, rig_flat, scalar, scalar_flat)
-        if cone_sin is not None:
-            part = compare(rig, rig_flat, scalar, scalar_flat, keep=sin < cone_sin)
-            scores.update({cone_name(name, cone_sin): errors for name, errors in part.items()})
-        out.append(scores)
+        for per_cone, cone in zip(out, cones):
+            per_cone.append(compare(rig, rig_flat, scalar, scalar_flat, keep=sin < cone))
         if progress:
             progress(i + 2, total)
     return out
