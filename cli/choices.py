@@ -20,6 +20,7 @@ def choice(name: str, values: tuple[str, ...]) -> type[Enum]:
 
 
 Task = choice("Task", vocabulary.TASKS)
+EncodingMode = choice("EncodingMode", vocabulary.ENCODINGS)
 Method = choice("Method", vocabulary.METHODS)
 MaskModel = choice("MaskModel", vocabulary.MODELS)
 Orientation = choice("Orientation", vocabulary.ORIENTATIONS)

@@ -1,4 +1,5 @@
-"""The names a user chooses among: methods, tasks, mask models, orientations, schedules, formats, fidelities.
+"""The names a user chooses among: methods, tasks, encodings, mask models, orientations, schedules, formats,
+fidelities.
 
 One home for each list, in the order the library documents them. This module imports nothing (no torch), so the
 command-line app builds its option choices from it without loading the physics, and ``quaton-fab --version``
@@ -9,7 +10,8 @@ stays fast. The modules that act on a choice (``quant.quantizers``, ``training.c
 from __future__ import annotations
 
 __all__ = [
-    "METHODS", "TASKS", "MODELS", "ORIENTATIONS", "LR_SCHEDULES", "RECOMPUTE", "FORMATS", "FIDELITIES", "CRITERIA",
+    "METHODS", "TASKS", "ENCODINGS", "MODELS", "ORIENTATIONS", "LR_SCHEDULES", "RECOMPUTE", "FORMATS", "FIDELITIES",
+    "CRITERIA",
 ]
 
 #: Quantization methods: full precision, post-quantization, straight-through, Gumbel-softmax, progressive
@@ -17,6 +19,8 @@ __all__ = [
 METHODS = ("fp", "pq", "ste", "gs", "psq", "psq-lt")
 #: Tasks: all-optical classification (detector regions) and quantitative phase imaging.
 TASKS = ("classify", "qpi")
+#: How an image enters the network: as a phase object (amplitude 1) or an amplitude object (phase 0).
+ENCODINGS = ("phase", "amplitude")
 #: Mask models: "thin" (exp(iφ) in one plane) or "relief" (multislice through the printed relief).
 MODELS = ("thin", "relief")
 #: Which face of a plate the light meets first: its base slab or its relief.

@@ -136,6 +136,16 @@ def test_ctrl_c_saves_a_checkpoint_that_resume_continues(tmp_path):
     assert "Resuming" in result.output and (out / "design.json").is_file()
 
 
+def test_encoding_option_is_recorded_and_qpi_needs_phase_objects(tmp_path):
+    out = tmp_path / "amplitude"
+    assert run("train", *TINY, "--encoding", "amplitude", "--out", str(out)).exit_code == 0
+    encoding = json.loads((out / "design.json").read_text())["encoding"]
+    assert encoding["mode"] == "amplitude" and encoding["background"] == "dark"
+    small = ["--train-samples", "16", "--val-samples", "8", "--test-samples", "8", "--neurons", "16", "--layers", "1"]
+    assert_one_line_error(run("train", "--task", "qpi", "--dataset", "synthetic", *small, "--out",
+                              str(tmp_path / "qpi")), "--encoding phase")
+
+
 def test_level_set_options(tmp_path):
     out = tmp_path / "range"
     assert run("train", *TINY, "--levels", "4", "--level-range", "0,1.99pi", "--out", str(out)).exit_code == 0

@@ -14,7 +14,7 @@ import typer
 
 from quaton_fab.units import parse_phase_list
 
-from ..choices import MaskModel, Method, Orientation, Recompute, Task
+from ..choices import EncodingMode, MaskModel, Method, Orientation, Recompute, Task
 from ..common import (
     EXIT_INTERRUPTED,
     console,
@@ -39,6 +39,7 @@ def train(
     preset: Annotated[str, typer.Option(help="Starting configuration: quickstart, paper, paper-classify, qpi-quickstart, tiny.")] = "quickstart",
     task: Annotated[Optional[Task], typer.Option(help="classify (detector regions) or qpi (phase → intensity).")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="mnist, fashion-mnist, rbc, synthetic, idx:PATH, cifar10:PATH, folder:PATH, npz:PATH.")] = None,
+    encoding: Annotated[Optional[EncodingMode], typer.Option(help="How images enter: amplitude (transmission object on a dark field; quickstart's) or phase (phase object in a plane wave; qpi needs it).")] = None,
     method: Annotated[Optional[Method], typer.Option(help="QAT method.")] = None,
     levels: Annotated[Optional[int], typer.Option(help="Number of phase levels n (default set: 2πk/n, uniform on the circle).", min=2)] = None,
     level_range: Annotated[Optional[str], typer.Option("--level-range", help="n levels on \\[lo, hi], both ends included, e.g. 0,1.99pi (the lab's convention).")] = None,
@@ -116,6 +117,7 @@ def _config(o: SimpleNamespace) -> Any:
     overrides = dict(
         task=o.task.value if o.task else None,
         dataset=o.dataset,
+        encoding_mode=o.encoding.value if o.encoding else None,
         method=o.method.value if o.method else None,
         levels=o.levels,
         level_range_rad=_level_range(o.level_range),

@@ -33,8 +33,9 @@ import torch
 import torch.nn.functional as F
 
 from quaton_fab.errors import QuatonFabError
+from quaton_fab.vocabulary import ENCODINGS
 
-MODES: tuple[str, ...] = ("phase", "amplitude")
+MODES: tuple[str, ...] = ENCODINGS
 BACKGROUNDS: tuple[str, ...] = ("auto", "plane", "dark")
 RESIZE_RULE = (
     "torch.nn.functional.interpolate(mode='bilinear', align_corners=False, antialias=True) to "

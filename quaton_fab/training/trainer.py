@@ -145,7 +145,7 @@ class Trainer:
             seed=cfg.seed,
         )
         if cfg.task == "qpi" and data.kind != "phase" and cfg.encoding_mode != "phase":
-            raise ConfigError("the qpi task needs phase encoding (encoding_mode='phase')")
+            raise ConfigError("the qpi task needs phase encoding (encoding_mode='phase', --encoding phase)")
         geometry = make_geometry(cfg, n_medium, oversample)
         quantizers = make_quantizers(cfg, levels, torch.Generator().manual_seed(cfg.seed))
         try:
