@@ -147,6 +147,16 @@ def test_config_validation_is_one_line():
     assert tiny(z_step_m=1e-7).effective_material == "ip-dip"  # the relief model prints in IP-Dip by default
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("nope")
+    with pytest.raises(ConfigError, match="encoding_mode must be one of phase, amplitude, got 'intensity'"):
+        tiny(encoding_mode="intensity")
+
+
+def test_quickstart_sends_amplitude_objects_and_qpi_refuses_them(tmp_path):
+    assert preset("quickstart").encoding_mode == "amplitude" and preset("qpi-quickstart").encoding_mode == "phase"
+    config = preset("quickstart", task="qpi", train_samples=16, val_samples=8, test_samples=8, neurons=16, layers=1)
+    with pytest.raises(ConfigError, match="the qpi task needs phase encoding .*--encoding phase"):
+        Trainer(config, tmp_path).build()
+    Trainer(config.replace(encoding_mode="phase"), tmp_path).build()
 
 
 def test_design_files_are_versioned_and_checked(tmp_path):
