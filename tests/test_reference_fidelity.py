@@ -27,26 +27,28 @@ def test_reference_samples_at_the_in_material_rule_for_the_sample_geometry():
     g, relief = design.geometry, design.relief
     n_mat = relief.n_material
     assert n_mat == pytest.approx(1.5430, abs=1e-4)  # IP-Dip at 780 nm
-    expected = math.ceil(2 * 0.78e-6 * n_mat / 0.78e-6)  # ⌈2·0.78·1.543/0.78⌉ = ⌈3.086⌉
+    assert (g.pitch_m, g.wavelength_m) == (1e-6, 780e-9)
+    expected = math.ceil(2 * 1e-6 * n_mat / 780e-9)  # ⌈2·1·1.543/0.78⌉ = ⌈3.957⌉
     assert expected == 4
     ref = reference_fidelity(design)
     assert ref.oversample == reference_oversample(g, ref.relief) == 4
-    assert g.rule_oversample == 2  # the rule in the medium (air), which the design was trained at
+    assert g.rule_oversample == 3  # the rule in the medium (air); the design was trained at the material's, 4
+    assert g.oversample == 4
     # the relief is sliced at most λ0·REFERENCE_SLICE_FRACTION; the record says where the number was measured
     ident = ref.identifier(g)
-    assert ident["oversample"] == 4 and ident["rule_oversample"] == 4 and ident["rule_oversample_medium"] == 2
+    assert ident["oversample"] == 4 and ident["rule_oversample"] == 4 and ident["rule_oversample_medium"] == 3
     assert ident["n_material"] == pytest.approx(n_mat) and ident["n_medium"] == 1.0
     assert ident["max_slice_m"] <= g.wavelength_m * REFERENCE_SLICE_FRACTION + 1e-15
     assert ref.describe(g).startswith("s=4 (meets the in-material rule s>=4)")
-    assert "BELOW the in-material rule s>=4" in Fidelity(2, ref.relief).describe(g)
+    assert "BELOW the in-material rule s>=4" in Fidelity(3, ref.relief).describe(g)
 
 
 def test_thin_simulation_keeps_the_medium_rule_and_a_finer_request_is_kept():
     g = Design.load(SAMPLE).geometry
-    assert reference_oversample(g, None) == g.rule_oversample == 2
+    assert reference_oversample(g, None) == g.rule_oversample == 3
     # water around the part: the medium rule rises, the material rule stays the larger one
     wet = dataclasses.replace(g, n_medium=1.33)
-    assert reference_oversample(wet, None) == math.ceil(2 * 1.33) == 3
+    assert reference_oversample(wet, None) == math.ceil(2 * 1.33 * 1e-6 / 780e-9) == 4
     design = Design.load(SAMPLE)
     assert reference_fidelity(design, oversample=6).oversample == 6
     assert reference_fidelity(design, oversample=3).oversample == 4  # never below the rule

@@ -89,7 +89,8 @@ def test_export_writes_the_report_into_the_set_with_its_hash(design, export):
     # self-contained: no external source in the page's own markup (the browser test blocks and counts requests)
     markup = re.sub(r"<script>.*?</script>", "", text, flags=re.DOTALL)
     assert not re.search(r'(src|href)="(https?:)?//', markup) and "<link" not in markup
-    np.testing.assert_array_equal(read_report_levels(export / REPORT_NAME, 48, 5), design.level_indices)
+    shown = read_report_levels(export / REPORT_NAME, design.geometry.neurons, design.num_masks)
+    np.testing.assert_array_equal(shown, design.level_indices)
     assert shown_numbers_match(text, sheet) >= 40
     # every file but the page itself, with its hash as text
     for f in sheet["files"]:
