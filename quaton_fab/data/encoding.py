@@ -35,7 +35,6 @@ import torch.nn.functional as F
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.vocabulary import ENCODINGS
 
-MODES: tuple[str, ...] = ENCODINGS
 BACKGROUNDS: tuple[str, ...] = ("auto", "plane", "dark")
 RESIZE_RULE = (
     "torch.nn.functional.interpolate(mode='bilinear', align_corners=False, antialias=True) to "
@@ -75,8 +74,8 @@ class Encoding:
     def __post_init__(self) -> None:
         if not _is_int(self.object_neurons) or self.object_neurons < 1:
             raise EncodingError(f"object_neurons must be a positive integer, got {self.object_neurons!r}")
-        if self.mode not in MODES:
-            raise EncodingError(f"encoding mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode not in ENCODINGS:
+            raise EncodingError(f"encoding mode must be one of {', '.join(ENCODINGS)}, got {self.mode!r}")
         if self.background not in BACKGROUNDS:
             raise EncodingError(f"encoding background must be one of {', '.join(BACKGROUNDS)}, got {self.background!r}")
         if not isinstance(self.phase_scale_rad, numbers.Real) or not math.isfinite(self.phase_scale_rad):
