@@ -102,7 +102,8 @@ def test_design_report_in_chromium(tmp_path):
         size = int(np.sqrt(after.size // 4))
         changed = np.argwhere((before != after).reshape(size, size, 4).any(axis=2))
         assert changed.size
-        scale = size / 48
+        neurons = json.loads((SAMPLE / "design.json").read_text())["geometry"]["neurons"]
+        scale = size / neurons
         distance = np.hypot(changed[:, 0] / scale - (row + 0.5), changed[:, 1] / scale - (col + 0.5))
         assert distance.max() < 5.0, (distance.max(), row, col)  # the mark is around this spot, nowhere else
         assert distance.min() > 1.0  # a ring: the spot itself stays visible
