@@ -18,6 +18,7 @@ import test_relief_rcwa as oracle
 from quaton_fab.cli.app import app
 from quaton_fab.analysis.crosscheck import (
     PatchSetup,
+    crosscheck_export,
     cut_patches,
     in_material_rule,
     multislice_orders,
@@ -185,8 +186,9 @@ def test_cli_crosscheck_end_to_end(exported):
     assert "Reflections" in result.output
     sheet = read_fab_sheet(export_dir)
     cc = sheet["crosscheck"]
-    assert set(cc) == {"command", "solver", "patches", "patch_pixels", "harmonics", "acceptance_sin", "rows", "note",
-                       "figure"}
+    assert set(cc) == {"command", "solver", "patches", "patch_pixels", "harmonics", "acceptance_sin", "endless_base",
+                       "rows", "note", "figure"}
+    assert cc["endless_base"] is False and "as the free-standing plate that is printed" in cc["note"]
     assert cc["patches"] == 2 and cc["patch_pixels"] == 2 and cc["harmonics"] == 3 and "torcwa" in cc["solver"]
     assert "Li's factorisation" in cc["solver"]
     # 12 neurons of 0.78 µm, 10 µm hops: the next plane is reached up to tan θ = 9.36/10
@@ -210,6 +212,25 @@ def test_cli_crosscheck_end_to_end(exported):
     result = run("verify", str(design_dir), str(export_dir), "--device", "cpu", "--no-probe")
     assert result.exit_code in (0, 1) and "Traceback" not in result.output, result.output
     assert "crosscheck" in read_fab_sheet(export_dir)  # verify keeps the cross-check
+
+
+def test_endless_base_scores_the_models_own_error_and_sizes_the_same_reflections(exported):
+    design_dir, export_dir = exported
+    design = Design.load(design_dir)
+    kwargs = dict(patches=1, patch_pixels=2, harmonics=3, device="cpu")
+    plate = crosscheck_export(design, export_dir, **kwargs)
+    endless = crosscheck_export(design, export_dir, endless_base=True, **kwargs)
+    assert endless.endless_base and not plate.endless_base and "endless base" in endless.note()
+    # the same pair of rigorous solves (endless base vs plate) sizes the reflections in both modes
+    assert endless.reflection_complex == pytest.approx(plate.reflection_complex, rel=1e-9, abs=1e-12)
+    # the rigorous reference changed, so the models' errors against it changed; TE vs TM is measured again
+    row = lambda rows, m, p: next(x for x in rows if x["model"] == m and x["polarisation"] == p)  # noqa: E731
+    assert row(plate.rows, "thin", "mean")["complex_mean"] != row(endless.rows, "thin", "mean")["complex_mean"]
+    assert row(endless.rows, "rigorous", "TE vs TM")["complex_mean"] >= 0
+    result = run("crosscheck", str(design_dir), str(export_dir), "--patches", "1", "--patch-pixels", "2",
+                 "--harmonics", "3", "--device", "cpu", "--endless-base")
+    assert result.exit_code == 0, result.output
+    assert read_fab_sheet(export_dir)["crosscheck"]["endless_base"] is True
 
 
 def test_cli_crosscheck_bad_input(exported, tmp_path):

@@ -133,6 +133,7 @@ def crosscheck(
     harmonics: Annotated[Optional[int], typer.Option(help="Fourier harmonics M of the rigorous solver ((2M+1)² kept; default: largest propagating order + 2, at least 2 per pixel).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the patch positions.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda (the rigorous solver runs there).")] = "auto",
+    endless_base: Annotated[bool, typer.Option("--endless-base", help="Light the relief from inside an endless base (no reflections at the base's bottom face): the models' own error, as the validity map measures it. Default: the free-standing plate as printed.")] = False,
 ) -> None:
     """Compare the mask models with a rigorous solver (RCWA) on periodic patches of the exported relief."""
     import shlex
@@ -145,6 +146,7 @@ def crosscheck(
     design = Design.load(design_dir)
     command = "quaton-fab crosscheck " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     outcome = crosscheck_and_record(design, export_dir, patches=patches, patch_pixels=patch_pixels,
-                                    harmonics=harmonics, seed=seed, device=device, command=command,
+                                    harmonics=harmonics, seed=seed, device=device, endless_base=endless_base,
+                                    command=command,
                                     hooks=AnalysisRenderer(show=lambda result: show_crosscheck(export_dir, result)))
     console.print(f"[dim]wrote {q(outcome.figure)}; recorded in {q(export_dir)}/fab_sheet.json and fab_sheet.md[/]")

@@ -111,6 +111,8 @@ class CrosscheckResult:
     models: dict[str, str]
     propagating_orders: int
     acceptance_sin: float
+    #: True: the rigorous orders are those of the relief lit from inside an endless base, not of the plate.
+    endless_base: bool = False
 
     def note(self) -> str:
         """One paragraph for the fab sheet: what was compared, convergence, and the reflections left out."""
@@ -119,8 +121,11 @@ class CrosscheckResult:
             trunc = f"M = {conv[-2]['harmonics']} differs from it by {conv[-2]['complex']:.3f} complex on patch 1"
         else:
             trunc = "no smaller M above the propagating orders to measure convergence against"
+        lit = ("lit from inside an endless base (no bottom-face reflections: the models' own error, as the "
+               "validity map measures it)" if self.endless_base else "as the free-standing plate that is printed")
         return (
             f"{self.patches} periodic {self.patch_pixels}×{self.patch_pixels}-pixel patches cut from {self.source}, "
+            f"{lit}, "
             f"{self.propagating_orders} propagating transmitted orders, normal incidence; "
             f"rigorous solver {self.solver} with M = {self.harmonics} ({(2 * self.harmonics + 1) ** 2} harmonics; "
             f"{trunc}). Rows marked (sin θ < {self.acceptance_sin:.2f}) score only the orders inside the network's "
@@ -146,6 +151,7 @@ def crosscheck_export(
     harmonics: int | None = None,
     seed: int = 0,
     device: str = "auto",
+    endless_base: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> CrosscheckResult:
     """Cross-check the export's relief against the rigorous solver (see the module docstring).
@@ -153,6 +159,9 @@ def crosscheck_export(
     Args:
         patches: K patches. patch_pixels: P (pixels per side of a patch). harmonics: M (default: enough for
             the patch, :func:`default_harmonics`). seed: patch positions. device: torch device name or "auto".
+        endless_base: solve the rigorous orders with the relief lit from inside an endless base (no reflections
+            at the base's bottom face: the models' own error, as the validity map measures it) instead of the
+            free-standing plate as printed.
         progress: ``callback(done, total)`` over the rigorous solves.
     """
     _validate_int("--patches", patches, 1)
@@ -166,6 +175,7 @@ def crosscheck_export(
     item = read_back(design, export, table, {f["name"] for f in files}, sheet)[0]
     heights = _simulation_heights(item, np.asarray(table.snapped_height_m))
     models, setup = _models(design, table)
+    setup = dataclasses.replace(setup, semi_infinite_base=bool(endless_base))
     cut = cut_patches(heights, patch_pixels, patches, seed)
     ladder = [k for k in (m - 2 * j for j in LADDER_STEPS) if k > top_order + 1]
     total = patches + 1 + len(ladder) - 1 + 1  # patches, flat, convergence ladder, semi-infinite base
@@ -191,7 +201,7 @@ def crosscheck_export(
         solver=solver_name(), patches=patches, patch_pixels=patch_pixels, harmonics=m, rows=summarise(per),
         per_patch=scores, convergence=convergence, reflection_complex=reflection,
         slab_reflectance=float(r_face), source=f"{item.label} ({item.reader})", models=descr,
-        propagating_orders=int(len(top.orders)), acceptance_sin=cone,
+        propagating_orders=int(len(top.orders)), acceptance_sin=cone, endless_base=bool(endless_base),
     )
 
 
@@ -260,12 +270,14 @@ def _convergence(setup: PatchSetup, patch: np.ndarray, top: Any, m: int, ladder:
 def _reflection_error(setup: PatchSetup, patch: np.ndarray, top: Any, m: int, dev: Any,
                       tick: Callable[[], None]) -> float:
     """What a reflection-free model misses: the patch lit from inside an endless base (no entry face) against
-    the plate (``top``), each against its own flat patch; TE/TM mean complex error."""
+    the plate, each against its own flat patch; TE/TM mean complex error. ``top`` is the patch's solution in
+    ``setup`` (the endless base's or the plate's), the other one is solved here."""
     flat = np.zeros_like(patch)
-    semi = rigorous_orders(setup, patch, m, dev, semi_infinite_base=True)
+    other = rigorous_orders(setup, patch, m, dev, semi_infinite_base=not setup.semi_infinite_base)
+    semi, top = (top, other) if setup.semi_infinite_base else (other, top)
     semi_flat = rigorous_orders(setup, flat, m, dev, semi_infinite_base=True)
     tick()
-    plate_flat = rigorous_orders(setup, flat, m, dev)
+    plate_flat = rigorous_orders(setup, flat, m, dev, semi_infinite_base=False)
     refl = [order_errors(semi.te, semi_flat.te[_zero(semi_flat), 0], top.te, plate_flat.te[_zero(plate_flat), 0])[1],
             order_errors(semi.tm, semi_flat.tm[_zero(semi_flat), 0], top.tm, plate_flat.tm[_zero(plate_flat), 0])[1]]
     return float(np.mean(refl))
@@ -282,6 +294,7 @@ def sheet_entry(result: CrosscheckResult, command: str, figure: str = "crosschec
     return {
         "command": command, "solver": result.solver, "patches": result.patches, "patch_pixels": result.patch_pixels,
         "harmonics": result.harmonics, "acceptance_sin": round(result.acceptance_sin, 4),
+        "endless_base": result.endless_base,
         "rows": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()} for row in result.rows],
         "note": result.note(), "figure": figure,
     }

@@ -101,13 +101,14 @@ def crosscheck_and_record(
     harmonics: int | None = None,
     seed: int = 0,
     device: str = "auto",
+    endless_base: bool = False,
     command: str = "",
     hooks: AnalysisHooks | None = None,
 ) -> CrosscheckOutcome:
     """Cross-check the export against the rigorous solver, write ``crosscheck.png`` into it and record the entry.
 
     Args:
-        design: a design, or its directory. patches, patch_pixels, harmonics, seed, device: see
+        design: a design, or its directory. patches, patch_pixels, harmonics, seed, device, endless_base: see
             :func:`~quaton_fab.analysis.crosscheck.crosscheck_export`.
         command: the command line recorded with the entry (how to repeat the check).
         hooks: ``progress("rigorous solves (RCWA)")`` around the solves, then ``result(result)`` before the
@@ -117,7 +118,8 @@ def crosscheck_and_record(
     design = load_design(design)
     with hooks.progress("rigorous solves (RCWA)") as update:
         result = crosscheck_export(design, export_dir, patches=patches, patch_pixels=patch_pixels,
-                                   harmonics=harmonics, seed=seed, device=device, progress=update)
+                                   harmonics=harmonics, seed=seed, device=device, endless_base=endless_base,
+                                   progress=update)
     hooks.result(result)
     entry = sheet_entry(result, command)
     figure = plot_crosscheck(entry, result.convergence, Path(export_dir) / entry["figure"])
