@@ -22,6 +22,7 @@ def choice(name: str, values: tuple[str, ...]) -> type[Enum]:
 Task = choice("Task", vocabulary.TASKS)
 EncodingMode = choice("EncodingMode", vocabulary.ENCODINGS)
 Method = choice("Method", vocabulary.METHODS)
+MaskInit = choice("MaskInit", vocabulary.MASK_INITS)
 MaskModel = choice("MaskModel", vocabulary.MODELS)
 Orientation = choice("Orientation", vocabulary.ORIENTATIONS)
 Recompute = choice("Recompute", vocabulary.RECOMPUTE)

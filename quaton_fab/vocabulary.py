@@ -10,13 +10,16 @@ stays fast. The modules that act on a choice (``quant.quantizers``, ``training.c
 from __future__ import annotations
 
 __all__ = [
-    "METHODS", "TASKS", "ENCODINGS", "MODELS", "ORIENTATIONS", "LR_SCHEDULES", "RECOMPUTE", "FORMATS", "FIDELITIES",
-    "CRITERIA",
+    "METHODS", "MASK_INITS", "TASKS", "ENCODINGS", "MODELS", "ORIENTATIONS", "LR_SCHEDULES", "RECOMPUTE", "FORMATS",
+    "FIDELITIES", "CRITERIA",
 ]
 
 #: Quantization methods: full precision, post-quantization, straight-through, Gumbel-softmax, progressive
 #: sigmoid (scheduled temperature) and progressive sigmoid with a learnable temperature.
 METHODS = ("fp", "pq", "ste", "gs", "psq", "psq-lt")
+#: How the masks start: random phases drawn uniformly over the level range, or flat (every pixel at the lowest
+#: level, so the untrained stack is free space plus flat plates).
+MASK_INITS = ("uniform", "flat")
 #: Tasks: all-optical classification (detector regions) and quantitative phase imaging.
 TASKS = ("classify", "qpi")
 #: How an image enters the network: as a phase object (amplitude 1) or an amplitude object (phase 0).

@@ -146,6 +146,13 @@ def test_encoding_option_is_recorded_and_qpi_needs_phase_objects(tmp_path):
                               str(tmp_path / "qpi")), "--encoding phase")
 
 
+def test_mask_init_option_starts_flat_and_is_recorded(tmp_path):
+    out = tmp_path / "flat"
+    result = run("train", *TINY, "--mask-init", "flat", "--epochs", "1", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "design.json").read_text())["training"]["mask_init"] == "flat"
+
+
 def test_level_set_options(tmp_path):
     out = tmp_path / "range"
     assert run("train", *TINY, "--levels", "4", "--level-range", "0,1.99pi", "--out", str(out)).exit_code == 0

@@ -476,3 +476,28 @@ def test_transfer_figure_is_a_png_and_its_gradients_match_finite_differences(tmp
         assert img.format == "PNG" and img.size[0] > 300 and img.size[1] > 300
     with pytest.raises(QuantizerError):
         transfer_curves(levels, slopes=(0.0,))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("name", sorted(LEVEL_SETS))
+def test_flat_init_starts_every_pixel_at_level_zero(method, name):
+    levels = LEVEL_SETS[name]
+    flat = make_quantizer(method, levels, SHAPE, generator=seeded(), init="flat")
+    assert torch.equal(flat.level_indices(), torch.zeros(SHAPE, dtype=torch.int64))
+    flat.eval()
+    np.testing.assert_allclose(flat().detach().numpy(), levels.phases[0], atol=1e-6)
+    # the default start is random phases over the level range: several levels present
+    uniform = make_quantizer(method, levels, SHAPE, generator=seeded())
+    assert len(torch.unique(uniform.level_indices())) > 1
+    # and the flat mask still learns: its training phase has a gradient
+    flat.train()
+    flat.start_epoch(0, 2)
+    phase = flat()
+    (phase * torch.linspace(-1.0, 1.0, phase.numel()).reshape(SHAPE)).sum().backward()
+    grads = [p.grad for p in flat.parameters() if p.grad is not None]
+    assert grads and any(float(g.abs().sum()) > 0 for g in grads)
+
+
+def test_an_unknown_init_is_refused():
+    with pytest.raises(QuantizerError, match="mask init must be one of uniform, flat, got 'zeros'"):
+        make_quantizer("psq-lt", LEVEL_SETS["circle4"], SHAPE, init="zeros")

@@ -120,7 +120,7 @@ def under_resolved(tmp_path_factory) -> tuple[Design, Path]:
     out = tmp_path_factory.mktemp("under")
     config = preset("qpi-quickstart", train_samples=64, val_samples=16, test_samples=16, epochs=1, neurons=12,
                     layers=2, batch_size=16, oversample=4, max_slice_m=632.8e-9 * REFERENCE_SLICE_FRACTION,
-                    spacing_m=10e-6, threads=None)
+                    pitch_m=0.63e-6, spacing_m=10e-6, d_in_m=None, mask_init="uniform", threads=None)
     design = Trainer(config, out / "run").fit().design
     design.save(out / "design")
     export_design(design, out / "export", ExportOptions(formats=("gds",)))  # the design's own 100 nm grid

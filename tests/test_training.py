@@ -10,6 +10,7 @@ import torch
 
 from quaton_fab.design import Design, DesignError
 from quaton_fab.training import CheckpointError, ConfigError, Trainer, TrainingInterrupted, preset
+from quaton_fab.training.config import TrainConfig
 from quaton_fab.simulate import simulate_design
 
 
@@ -149,6 +150,16 @@ def test_config_validation_is_one_line():
         preset("nope")
     with pytest.raises(ConfigError, match="encoding_mode must be one of phase, amplitude, got 'intensity'"):
         tiny(encoding_mode="intensity")
+    with pytest.raises(ConfigError, match="mask_init must be one of uniform, flat, got 'zeros'"):
+        tiny(mask_init="zeros")
+
+
+def test_mask_init_is_recorded_when_flat_and_round_trips():
+    assert "mask_init" not in tiny().to_dict()  # designs made before the choice existed all started uniform
+    assert TrainConfig.from_dict(tiny().to_dict()).mask_init == "uniform"
+    flat = tiny(mask_init="flat")
+    assert flat.to_dict()["mask_init"] == "flat" and TrainConfig.from_dict(flat.to_dict()) == flat
+    assert preset("qpi-quickstart").mask_init == "flat" and preset("quickstart").mask_init == "uniform"
 
 
 def test_quickstart_sends_amplitude_objects_and_qpi_refuses_them(tmp_path):

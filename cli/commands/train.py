@@ -14,7 +14,7 @@ import typer
 
 from quaton_fab.units import parse_phase_list
 
-from ..choices import EncodingMode, MaskModel, Method, Orientation, Recompute, Task
+from ..choices import EncodingMode, MaskInit, MaskModel, Method, Orientation, Recompute, Task
 from ..common import (
     EXIT_INTERRUPTED,
     console,
@@ -41,6 +41,7 @@ def train(
     dataset: Annotated[Optional[str], typer.Option(help="mnist, fashion-mnist, rbc, synthetic, idx:PATH, cifar10:PATH, folder:PATH, npz:PATH.")] = None,
     encoding: Annotated[Optional[EncodingMode], typer.Option(help="How images enter: amplitude (transmission object on a dark field; quickstart's) or phase (phase object in a plane wave; qpi needs it).")] = None,
     method: Annotated[Optional[Method], typer.Option(help="QAT method.")] = None,
+    mask_init: Annotated[Optional[MaskInit], typer.Option("--mask-init", help="How the masks start: uniform (random phases over the level range) or flat (every pixel at the lowest level; qpi-quickstart's, which lets narrow-cone QPI learn).")] = None,
     levels: Annotated[Optional[int], typer.Option(help="Number of phase levels n (default set: 2πk/n, uniform on the circle).", min=2)] = None,
     level_range: Annotated[Optional[str], typer.Option("--level-range", help="n levels on \\[lo, hi], both ends included, e.g. 0,1.99pi (the lab's convention).")] = None,
     level_phases: Annotated[Optional[str], typer.Option("--level-phases", help="Explicit level phases, e.g. 0,0.5pi,pi,1.5pi (overrides --levels).")] = None,
@@ -119,6 +120,7 @@ def _config(o: SimpleNamespace) -> Any:
         dataset=o.dataset,
         encoding_mode=o.encoding.value if o.encoding else None,
         method=o.method.value if o.method else None,
+        mask_init=o.mask_init.value if o.mask_init else None,
         levels=o.levels,
         level_range_rad=_level_range(o.level_range),
         level_phases_rad=tuple(parse_phase_list(o.level_phases, name="--level-phases")) if o.level_phases else None,

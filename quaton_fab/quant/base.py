@@ -16,6 +16,7 @@ from torch import nn
 
 from quaton_fab.quant.levels import TWO_PI, LevelSet
 from quaton_fab.quant.settings import NoSettings, QuantizerError
+from quaton_fab.vocabulary import MASK_INITS
 
 
 def _check_shape(shape: Any) -> tuple[int, int]:
@@ -38,6 +39,23 @@ def _uniform_latent(levels: LevelSet, shape: tuple[int, int], generator: torch.G
     device = generator.device if generator is not None else None
     u = torch.rand(shape, generator=generator, dtype=torch.float64, device=device)
     return (lo + width * u).to(torch.get_default_dtype())
+
+
+def check_init(init: Any) -> str:
+    """``init`` if it is one of MASK_INITS, else QuantizerError naming it."""
+    if init not in MASK_INITS:
+        raise QuantizerError(f"mask init must be one of {', '.join(MASK_INITS)}, got {init!r}")
+    return init
+
+
+def _initial_latent(
+    levels: LevelSet, shape: tuple[int, int], generator: torch.Generator | None, init: str
+) -> torch.Tensor:
+    """(N, N) starting latent phases (rad): uniform over the level range, or ``"flat"``: all at level 0's phase."""
+    if check_init(init) == "flat":
+        device = generator.device if generator is not None else None
+        return torch.full(shape, float(levels.phases[0]), dtype=torch.get_default_dtype(), device=device)
+    return _uniform_latent(levels, shape, generator)
 
 
 class Quantizer(nn.Module, ABC):

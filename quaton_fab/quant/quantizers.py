@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from quaton_fab.quant.base import Quantizer, _uniform_latent
+from quaton_fab.quant.base import Quantizer, _initial_latent, check_init
 from quaton_fab.quant.levels import LevelSet
 from quaton_fab.quant.schedules import (
     geometric,
@@ -69,16 +69,25 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: GS with ``init="flat"``: level 0's starting logit, the others 0 (level 0 drawn with probability e²/(e² + n − 1)).
+GS_FLAT_LOGIT = 2.0
+
 
 
 class _LatentPhaseQuantizer(Quantizer):
-    """Base of the methods whose parameter is one latent phase per pixel (rad), initialised uniformly."""
+    """Base of the methods whose parameter is one latent phase per pixel (rad), initialised uniformly or flat."""
 
     def __init__(
-        self, levels: LevelSet, shape: Any, config: Any = None, *, generator: torch.Generator | None = None
+        self,
+        levels: LevelSet,
+        shape: Any,
+        config: Any = None,
+        *,
+        generator: torch.Generator | None = None,
+        init: str = "uniform",
     ) -> None:
         super().__init__(levels, shape, config)
-        self.latent = nn.Parameter(_uniform_latent(levels, self.shape, generator))
+        self.latent = nn.Parameter(_initial_latent(levels, self.shape, generator, init))
 
 
 class FPQuantizer(_LatentPhaseQuantizer):
@@ -177,9 +186,15 @@ class PSQQuantizer(_SigmoidQuantizer):
     config_type = PSQConfig
 
     def __init__(
-        self, levels: LevelSet, shape: Any, config: Any = None, *, generator: torch.Generator | None = None
+        self,
+        levels: LevelSet,
+        shape: Any,
+        config: Any = None,
+        *,
+        generator: torch.Generator | None = None,
+        init: str = "uniform",
     ) -> None:
-        super().__init__(levels, shape, config, generator=generator)
+        super().__init__(levels, shape, config, generator=generator, init=init)
         self.k_delta_start = self._start_sharpness()
         self.register_buffer("k_delta", torch.tensor(self.k_delta_start, dtype=torch.float64))
 
@@ -216,9 +231,15 @@ class PSQLTQuantizer(_SigmoidQuantizer):
     config_type = PSQLTConfig
 
     def __init__(
-        self, levels: LevelSet, shape: Any, config: Any = None, *, generator: torch.Generator | None = None
+        self,
+        levels: LevelSet,
+        shape: Any,
+        config: Any = None,
+        *,
+        generator: torch.Generator | None = None,
+        init: str = "uniform",
     ) -> None:
-        super().__init__(levels, shape, config, generator=generator)
+        super().__init__(levels, shape, config, generator=generator, init=init)
         self.kappa = nn.Parameter(torch.tensor(self.initial_kappa(), dtype=torch.get_default_dtype()))
         self.register_buffer("reg_weight", torch.tensor(self.config.lambda0, dtype=torch.float64))
 
@@ -282,11 +303,20 @@ class GSQuantizer(Quantizer):
     config_type = GSConfig
 
     def __init__(
-        self, levels: LevelSet, shape: Any, config: Any = None, *, generator: torch.Generator | None = None
+        self,
+        levels: LevelSet,
+        shape: Any,
+        config: Any = None,
+        *,
+        generator: torch.Generator | None = None,
+        init: str = "uniform",
     ) -> None:
         super().__init__(levels, shape, config)
         device = generator.device if generator is not None else None
         logits = torch.randn((*self.shape, levels.n), generator=generator, dtype=torch.float64, device=device)
+        if check_init(init) == "flat":
+            logits = torch.zeros_like(logits)
+            logits[..., 0] = GS_FLAT_LOGIT  # level 0 the most likely everywhere; the argmax mask is flat
         self.logits = nn.Parameter(logits.to(torch.get_default_dtype()))
         seed = torch.randint(0, 2**62, (), generator=generator, device=device)
         self.register_buffer("noise_seed", seed.to(torch.int64).cpu())
@@ -342,13 +372,15 @@ def make_quantizer(
     /,
     *,
     generator: torch.Generator | None = None,
+    init: str = "uniform",
     **settings: Any,
 ) -> Quantizer:
     """Build the quantizer ``method`` (one of METHODS) for an (N, N) mask on ``levels``.
 
     ``settings`` are the method's hyper-parameters (see the config dataclasses); a whole ``settings()`` dict
     may be passed back, including its ``method`` key. ``generator`` seeds the initial parameters (and GS's
-    noise seed); without it torch's global RNG is used.
+    noise seed); without it torch's global RNG is used. ``init`` (one of MASK_INITS) starts the mask with random
+    phases over the level range (``"uniform"``) or flat at level 0 (``"flat"``; GS: level 0 the most likely).
     """
     name = _normalise_method(method)
     cls = _CLASSES[name]
@@ -365,4 +397,4 @@ def make_quantizer(
         raise QuantizerError(f"unknown setting {unknown[0]!r} for method {name!r} (expected: {expected})")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise QuantizerError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    return cls(levels, shape, cls.config_type(**given), generator=generator)
+    return cls(levels, shape, cls.config_type(**given), generator=generator, init=check_init(init))

@@ -14,7 +14,7 @@ from typing import Any
 from quaton_fab.errors import QuatonFabError
 from quaton_fab.optics.perturbation import ErrorMagnitudes, ToleranceError
 from quaton_fab.resources import MAX_EXPORT_LEVELS
-from quaton_fab.vocabulary import ENCODINGS, LR_SCHEDULES, METHODS, MODELS, ORIENTATIONS, RECOMPUTE, TASKS
+from quaton_fab.vocabulary import ENCODINGS, LR_SCHEDULES, MASK_INITS, METHODS, MODELS, ORIENTATIONS, RECOMPUTE, TASKS
 
 __all__ = ["ConfigError", "TASKS", "MODELS", "ORIENTATIONS", "MAX_LR", "LR_SCHEDULES", "RECOMPUTE",
            "check_models", "check_sizes", "check_training", "check_vaccination"]
@@ -28,11 +28,13 @@ class ConfigError(QuatonFabError):
 
 
 def check_models(cfg: Any) -> None:
-    """Task, input encoding, oversampling, mask model, relief orientation and the relief's lengths."""
+    """Task, input encoding, mask start, oversampling, mask model, relief orientation and the relief's lengths."""
     if cfg.task not in TASKS:
         raise ConfigError(f"task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
     if cfg.encoding_mode not in ENCODINGS:
         raise ConfigError(f"encoding_mode must be one of {', '.join(ENCODINGS)}, got {cfg.encoding_mode!r}")
+    if cfg.mask_init not in MASK_INITS:
+        raise ConfigError(f"mask_init must be one of {', '.join(MASK_INITS)}, got {cfg.mask_init!r}")
     if cfg.oversample != "auto" and (
         not isinstance(cfg.oversample, int) or isinstance(cfg.oversample, bool) or cfg.oversample < 1
     ):

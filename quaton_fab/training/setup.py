@@ -188,11 +188,13 @@ def make_geometry(config: TrainConfig, n_medium: float, oversample: int) -> Geom
 
 
 def make_quantizers(config: TrainConfig, levels: LevelSet, generator: torch.Generator) -> list[Quantizer]:
-    """One (neurons, neurons) quantizer per layer, initialised in order from ``generator``."""
+    """One (neurons, neurons) quantizer per layer, initialised in order from ``generator`` (``mask_init``)."""
     cfg = config
     settings = cfg.quantizer.get(cfg.method, {})
     return [
-        make_quantizer(cfg.method, levels, (cfg.neurons, cfg.neurons), generator=generator, **settings)
+        make_quantizer(
+            cfg.method, levels, (cfg.neurons, cfg.neurons), generator=generator, init=cfg.mask_init, **settings
+        )
         for _ in range(cfg.layers)
     ]
 
