@@ -159,9 +159,8 @@ def crosscheck_export(
     Args:
         patches: K patches. patch_pixels: P (pixels per side of a patch). harmonics: M (default: enough for
             the patch, :func:`default_harmonics`). seed: patch positions. device: torch device name or "auto".
-        endless_base: solve the rigorous orders with the relief lit from inside an endless base (no reflections
-            at the base's bottom face: the models' own error, as the validity map measures it) instead of the
-            free-standing plate as printed.
+        endless_base: light the relief from inside an endless base (no bottom-face reflections: the models' own
+            error, as the validity map measures it) instead of solving the free-standing plate as printed.
         progress: ``callback(done, total)`` over the rigorous solves.
     """
     _validate_int("--patches", patches, 1)
