@@ -72,6 +72,13 @@ def test_evaluate_plans_fidelities_as_the_command_did(trained):
     (auto,) = plan_fidelities(design, oversample="auto", max_slice_m=50e-9)
     assert auto.relief is not None and auto.relief.max_slice_m == 50e-9
     assert auto.oversample == reference_oversample(design.geometry, auto.relief)
+    # --fidelity reference with a finer sampling refines the reference: its slicing stays, s rises (never falls)
+    (finer,) = plan_fidelities(design, fidelity="reference", oversample=2 * ref.oversample)
+    assert finer.oversample == 2 * ref.oversample and finer.relief == ref.relief and finer.label == "custom"
+    (same,) = plan_fidelities(design, fidelity="reference", oversample=1)
+    assert same.oversample == ref.oversample and same.relief == ref.relief
+    (thinner,) = plan_fidelities(design, fidelity="reference", max_slice_m=ref.relief.max_slice_m / 2)
+    assert thinner.oversample == ref.oversample and thinner.relief.max_slice_m == ref.relief.max_slice_m / 2
 
 
 def test_evaluate_runs_each_fidelity_with_its_progress(trained):

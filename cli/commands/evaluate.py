@@ -21,7 +21,7 @@ def evaluate(
     test_samples: Annotated[Optional[int], typer.Option("--test-samples", min=1, help="Simulate only this many test samples (default: the design's whole test split).")] = None,
     fidelity: Annotated[Optional[EvalFidelity], typer.Option(help="design: the design's own training model (reproduces its reported metric); reference: the printed object (sampling rule + relief model); both (default).")] = None,
     model: Annotated[Optional[MaskModel], typer.Option(help="Override the mask model (relief or thin) of the simulation.")] = None,
-    oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule; inside the material for the relief model) or an integer.")] = None,
+    oversample: Annotated[Optional[str], typer.Option(help="Override the oversampling: auto (the sampling rule; inside the material for the relief model) or an integer; with --fidelity reference, a finer reference (its slicing kept).")] = None,
     material: Annotated[Optional[str], typer.Option(help=f"Relief material when the design records none (default {DEFAULT_MATERIAL}).")] = None,
     base: Annotated[Optional[str], typer.Option(help="Base slab of the relief (default: the design's, else 2um).")] = None,
     max_slice: Annotated[Optional[str], typer.Option("--max-slice", help="Finer relief slices, e.g. 50nm.")] = None,
