@@ -106,9 +106,9 @@ def plan_fidelities(
     Any override (``model`` relief/thin, ``oversample`` an integer or ``"auto"`` for the rule of the simulated
     part, ``material``, ``base_m``, ``max_slice_m``) gives one ``custom`` fidelity: with ``fidelity="reference"``
     and no ``model``, the reference made finer (its slicing and sampling, never coarser; material and base as
-    given), else the design's own model and sampling with the overrides. Otherwise ``fidelity`` (``design``, ``reference`` or ``both``, the default): the design's own
-    training model and/or the printed-object reference; when both are the same, one run labelled
-    ``design = reference``.
+    given), else the design's own model and sampling with the overrides. Otherwise ``fidelity`` (``design``,
+    ``reference`` or ``both``, the default): the design's own training model and/or the printed-object reference;
+    when both are the same, one run labelled ``design = reference``.
     """
     custom = any(v is not None for v in (model, oversample, material, base_m, max_slice_m))
     if custom and fidelity == "reference" and model is None:
