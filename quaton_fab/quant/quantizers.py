@@ -185,16 +185,9 @@ class PSQQuantizer(_SigmoidQuantizer):
     method = "psq"
     config_type = PSQConfig
 
-    def __init__(
-        self,
-        levels: LevelSet,
-        shape: Any,
-        config: Any = None,
-        *,
-        generator: torch.Generator | None = None,
-        init: str = "uniform",
-    ) -> None:
-        super().__init__(levels, shape, config, generator=generator, init=init)
+    def __init__(self, levels: LevelSet, shape: Any, config: Any = None, **start: Any) -> None:
+        """``start``: ``generator`` and ``init``, as :class:`_LatentPhaseQuantizer`."""
+        super().__init__(levels, shape, config, **start)
         self.k_delta_start = self._start_sharpness()
         self.register_buffer("k_delta", torch.tensor(self.k_delta_start, dtype=torch.float64))
 
@@ -230,16 +223,9 @@ class PSQLTQuantizer(_SigmoidQuantizer):
     method = "psq-lt"
     config_type = PSQLTConfig
 
-    def __init__(
-        self,
-        levels: LevelSet,
-        shape: Any,
-        config: Any = None,
-        *,
-        generator: torch.Generator | None = None,
-        init: str = "uniform",
-    ) -> None:
-        super().__init__(levels, shape, config, generator=generator, init=init)
+    def __init__(self, levels: LevelSet, shape: Any, config: Any = None, **start: Any) -> None:
+        """``start``: ``generator`` and ``init``, as :class:`_LatentPhaseQuantizer`."""
+        super().__init__(levels, shape, config, **start)
         self.kappa = nn.Parameter(torch.tensor(self.initial_kappa(), dtype=torch.get_default_dtype()))
         self.register_buffer("reg_weight", torch.tensor(self.config.lambda0, dtype=torch.float64))
 
@@ -397,4 +383,4 @@ def make_quantizer(
         raise QuantizerError(f"unknown setting {unknown[0]!r} for method {name!r} (expected: {expected})")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise QuantizerError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    return cls(levels, shape, cls.config_type(**given), generator=generator, init=check_init(init))
+    return cls(levels, shape, cls.config_type(**given), generator=generator, init=init)
