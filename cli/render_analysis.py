@@ -102,6 +102,8 @@ def show_verify(export_dir: Path, report: Any) -> None:
                       f"{row.metric:.4f}", f"{row.metric - report.design_metric:+.4f}")
     console.print(table)
     summary = Table(show_header=False, box=None)
+    for wrap in (False, False, True):  # labels and numbers stay on one line; the descriptions wrap
+        summary.add_column(no_wrap=not wrap)
     summary.add_row("design (training model)", f"{report.design_metric:.4f}", q(report.design_fidelity))
     summary.add_row("design as printed object", f"{report.reference_design_metric:.4f}", q(report.reference_fidelity))
     summary.add_row("files as printed object (worst)", f"{report.files_metric:.4f}", "")
@@ -111,17 +113,20 @@ def show_verify(export_dir: Path, report: Any) -> None:
     summary.add_row("total gap", f"{report.total_gap:+.4f}", f"tolerance −{report.tolerance:.4f}")
     if report.probe is not None:
         p = report.probe
-        summary.add_row(f"convergence probe ({p.samples} samples)", f"{p.difference:+.4f}", q(_probe_text(p)))
+        summary.add_row(f"convergence probe ({p.samples} samples)", f"{p.difference:+.4f} ± {p.half_width:.4f}",
+                        q(_probe_text(p)))
     console.print(summary)
     console.print(f"{report.metric_name} on {report.samples} test samples.")
 
 
 def _probe_text(p: Any) -> str:
-    """The convergence probe's two metrics and samplings (slices in nm when the probe refined them)."""
+    """The convergence probe's two metrics and samplings (slices in nm when the probe refined them), its verdict
+    and how its samples were chosen."""
+    finer = f"s={p.probe['oversample']}"
     if p.probe["max_slice_m"]:
-        return (f"{p.reference_metric:.4f} at s={p.reference['oversample']} → {p.probe_metric:.4f} at "
-                f"s={p.probe['oversample']}, slices ≤ {p.probe['max_slice_m'] * 1e9:.4g} nm")
-    return f"{p.reference_metric:.4f} → {p.probe_metric:.4f} at s={p.probe['oversample']}"
+        finer += f", slices ≤ {p.probe['max_slice_m'] * 1e9:.4g} nm"
+    return (f"{p.reference_metric:.4f} at s={p.reference['oversample']} → {p.probe_metric:.4f} at {finer}: "
+            f"{p.verdict} (95 %; {p.sampling_text()})")
 
 
 def show_tolerance(design_dir: Path, run: Any) -> None:

@@ -27,6 +27,7 @@ from quaton_fab.printing.resolve import build_level_table, resolve_print
 
 __all__ = [
     "evaluate_network",
+    "SampleRecord",
     "simulate_design",
     "load_design_split",
     "resolve_device",
@@ -63,6 +64,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     raise DeviceError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
 
 
+@dataclass(frozen=True)
+class SampleRecord:
+    """What each evaluated sample scored, in sample order.
+
+    Attributes:
+        values: ``(K,)`` float64 primary metric per sample (accuracy: 1 right, 0 wrong; SSIM per image); their
+            mean is the reported metric.
+        margins: ``(K,)`` float64 distance of each sample from a changed decision (classification: winning minus
+            runner-up detector power as a fraction of all detector power), or None for a continuous metric.
+    """
+
+    values: np.ndarray
+    margins: np.ndarray | None
+
+
 @torch.no_grad()
 def evaluate_network(
     network: DiffractiveNetwork,
@@ -75,6 +91,7 @@ def evaluate_network(
     phases: torch.Tensor | None = None,
     heights_m: torch.Tensor | None = None,
     progress: ProgressFn | None = None,
+    per_sample: bool = False,
 ) -> dict[str, Any]:
     """Metrics of ``network`` (in eval mode, i.e. hard-quantized masks) on ``images``/``labels``.
 
@@ -84,6 +101,7 @@ def evaluate_network(
         phases: optional ``(L, N, N)`` radians replacing the network's own masks (re-simulation of exports).
         heights_m: optional ``(L, N, N)`` relief heights (m) for a relief-model network (files read back).
         progress: called as ``progress(done, total)`` after each batch.
+        per_sample: also return each sample's metric and margin as ``"per_sample"`` (a :class:`SampleRecord`).
 
     Returns the task's metrics plus ``samples``.
     """
@@ -95,6 +113,8 @@ def evaluate_network(
     neurons, oversample = network.geometry.neurons, network.geometry.oversample
     state = None
     total = int(images.shape[0])
+    values: list[torch.Tensor] = []
+    margins: list[torch.Tensor] = []
     try:
         for start in range(0, total, batch_size):
             batch = images[start : start + batch_size].to(device)
@@ -102,6 +122,11 @@ def evaluate_network(
             field, input_phase = encoding.field_and_phase(batch, neurons, oversample)
             intensity = network(field, phases=phases, heights_m=heights_m)
             state = task.update_metrics(state, intensity, target, input_phase)
+            if per_sample:
+                values.append(task.sample_values(intensity, target, input_phase).cpu())
+                margin = task.sample_margins(intensity)
+                if margin is not None:
+                    margins.append(margin.cpu())
             if progress is not None:
                 progress(min(start + batch_size, total), total)
     finally:
@@ -109,6 +134,10 @@ def evaluate_network(
         task.train(was_training[1])
     metrics = dict(task.finalize_metrics(state))
     metrics["samples"] = total
+    if per_sample:
+        metrics["per_sample"] = SampleRecord(
+            torch.cat(values).numpy(), torch.cat(margins).numpy() if margins else None
+        )
     return metrics
 
 
@@ -316,6 +345,8 @@ def simulate_design(
     batch_size: int = 256,
     device: str = "auto",
     progress: ProgressFn | None = None,
+    indices: np.ndarray | None = None,
+    per_sample: bool = False,
 ) -> dict[str, Any]:
     """Re-simulate a design from its files alone and compute its task metric.
 
@@ -326,6 +357,8 @@ def simulate_design(
         heights_m: ``(L, N, N)`` relief heights above the base (m) read back from files (relief model only;
             takes precedence over ``phases_rad``).
         fidelity: sampling and mask model; default the design's own (:func:`design_fidelity`).
+        indices: ``(k,)`` positions within the split (as loaded at ``samples``) to simulate; default all of them.
+        per_sample: also return each sample's metric and margin as ``"per_sample"`` (:class:`SampleRecord`).
     """
     dev = resolve_device(device)
     fidelity = fidelity or design_fidelity(design)
@@ -337,6 +370,9 @@ def simulate_design(
         check_dataset_fits(design, splits, dataset)
         part = getattr(splits, split)
         images, labels = part.images, part.labels
+    if indices is not None:
+        chosen = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        images, labels = images[chosen], labels[chosen]
     geometry = dataclasses.replace(design.geometry, oversample=fidelity.oversample)
     check_simulation(geometry, fidelity.relief, batch=max(1, min(batch_size, len(images))),
                      option=fidelity_option(fidelity.oversample, fidelity.relief))
@@ -352,5 +388,5 @@ def simulate_design(
     phase_tensor = torch.as_tensor(phases, dtype=torch.float32, device=dev)
     return evaluate_network(
         network, task, encoding, images, labels, batch_size=batch_size, phases=phase_tensor, heights_m=heights,
-        progress=progress,
+        progress=progress, per_sample=per_sample,
     )

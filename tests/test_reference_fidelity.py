@@ -113,6 +113,25 @@ def test_verify_says_verified_on_a_converged_tiny_case_and_records_the_probe(con
     assert "converged" in (out / "export" / "fab_sheet.md").read_text()
 
 
+def test_probe_smaller_than_the_judged_samples_estimates_their_change_with_an_interval(converged):
+    design, out = converged
+    coarse = Fidelity(1, dataclasses.replace(design.relief, max_slice_m=None), "under-resolved")
+    exact = run_probe(design, coarse, samples=48, tolerance=0.005, device="cpu")  # every sample: no spread
+    assert exact.estimate.standard_error == 0.0 and exact.population == exact.samples == 48
+    part = run_probe(design, coarse, samples=16, tolerance=0.005, device="cpu")
+    assert (part.population, part.samples, part.census) == (48, 16, 8)
+    assert part.reference_metric == pytest.approx(exact.reference_metric)
+    assert part.estimate.standard_error > 0 and part.verdict in ("not converged", "undecided")
+    assert abs(part.difference - exact.difference) <= 3 * part.estimate.standard_error + 1e-12
+    assert "the 8 nearest a changed decision and 8 drawn from the rest" in part.summary()
+    record = part.to_dict()
+    assert record["population"] == 48 and record["census"] == 8 and record["verdict"] == part.verdict
+    low, high = record["interval_95"]
+    assert low < part.difference < high
+    report = verify_export(design, out / "export", device="cpu", probe_samples=16)
+    assert report.probe.population == 48 and report.probe.samples == 16 and report.probe.verdict != "not converged"
+
+
 @pytest.fixture(scope="module")
 def under_resolved(tmp_path_factory) -> tuple[Design, Path]:
     """QPI (SSIM, a continuous metric) through an IP-Dip relief at 0.63 µm pixels and λ0 632.8 nm, trained at the

@@ -21,9 +21,12 @@ Gap (a) files − design-as-printed isolates the export (material, base, z-step,
 design-as-printed − design isolates the model (sampling, relief) against the training model. The export passes
 only when the total (files − design) loses no more than the tolerance (0.5 accuracy points, 0.01 SSIM).
 
-A convergence probe (:mod:`quaton_fab.analysis.convergence`) then simulates the design as a printed object on
-a subset of the test samples at the reference and at twice its sampling with half its slices; when the two differ by
-more than the tolerance the reference is **not converged** and the export is not verified.
+A convergence probe (:mod:`quaton_fab.analysis.convergence`) then simulates the design as a printed object at
+twice the reference sampling with half its slices, on a budget of test samples chosen from the reference run (those
+nearest a changed decision, and a random draw from the rest), and estimates how much the metric over all the
+judged samples changes, with a 95 % interval. When the change is beyond the tolerance the reference is **not
+converged** and the export is not verified; when the interval straddles the tolerance the probe is **undecided**
+(said, not failed: a larger probe decides).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from quaton_fab.analysis.sheet_check import VerifyError, check_sheet
 from quaton_fab.optics.propagation import OpticsError
 from quaton_fab.analysis.convergence import DEFAULT_PROBE_SAMPLES, run_probe
 from quaton_fab.analysis.verify_report import VerifyReport, VerifyRow
-from quaton_fab.simulate import Fidelity, design_fidelity, reference_fidelity, simulate_design
+from quaton_fab.simulate import Fidelity, SampleRecord, design_fidelity, reference_fidelity, simulate_design
 from quaton_fab.tasks.metrics import METRICS, metric_spec, primary_metric_name
 
 __all__ = ["verify_export", "VerifyReport", "VerifyRow", "VerifyError", "DEFAULT_TOLERANCE"]
@@ -144,7 +147,8 @@ def verify_export(
         tolerance: largest accepted loss of the primary metric (default ``DEFAULT_TOLERANCE``).
         oversample: a finer reference sampling than the rule (never coarser).
         max_slice_m: a finer reference slicing of the relief than the design's own.
-        probe_samples: test samples of the convergence probe (None or 0: no probe; capped at ``samples``).
+        probe_samples: test samples the convergence probe simulates at its finer fidelity (None or 0: no probe;
+            at least the judged samples: every one of them, exactly).
         probe_progress: ``progress(done, total)`` of the probe.
     """
     export = Path(export_dir)
@@ -167,11 +171,10 @@ def verify_export(
         raise
     rows = _judge(design, table, items, listed, problems, lambda heights: metric(files_fid, heights))
     probe = None
-    if probe_samples:
-        count = int(probe_samples) if samples is None else min(int(probe_samples), int(samples))
-        known = reference_design if samples is not None and count == samples else None  # the same samples
-        probe = run_probe(design, ref, samples=count, tolerance=tol, heights_m=design_heights, device=device,
-                          progress=probe_progress, reference_metric=known)
+    if probe_samples:  # judged on the same population, from the reference run just made
+        probe = run_probe(design, ref, samples=int(probe_samples), tolerance=tol, heights_m=design_heights,
+                          device=device, progress=probe_progress, population=samples,
+                          reference_run=(reference_design, metric.record(ref, design_heights)))
     n_samples = int(design.metrics.get("test", {}).get("samples", 0)) if reported is not None else int(samples or 0)
     return VerifyReport(
         metric_name=metric_name, design_metric=design_metric, reported_metric=reported,
@@ -242,15 +245,21 @@ class _Metrics:
                  progress: Callable[[int, int], None] | None) -> None:
         self.design, self.metric_name, self.samples = design, metric_name, samples
         self.device, self.progress = device, progress
-        self.cache: dict[tuple[str, str], float] = {}
+        self.cache: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def __call__(self, fid: Fidelity, heights: np.ndarray | None) -> float:
+    def _run(self, fid: Fidelity, heights: np.ndarray | None) -> dict[str, Any]:
         key = (repr(fid.to_dict()), "levels" if heights is None else _phase_key(heights * 1e6))
         if key not in self.cache:
-            values = simulate_design(self.design, samples=self.samples, fidelity=fid, heights_m=heights,
-                                     device=self.device, progress=self.progress)
-            self.cache[key] = float(values[self.metric_name])
+            self.cache[key] = simulate_design(self.design, samples=self.samples, fidelity=fid, heights_m=heights,
+                                              device=self.device, progress=self.progress, per_sample=True)
         return self.cache[key]
+
+    def __call__(self, fid: Fidelity, heights: np.ndarray | None) -> float:
+        return float(self._run(fid, heights)[self.metric_name])
+
+    def record(self, fid: Fidelity, heights: np.ndarray | None) -> SampleRecord:
+        """Each sample's metric and margin at ``fid`` (from the same, cached, run)."""
+        return self._run(fid, heights)["per_sample"]
 
 
 def _judge(

@@ -47,7 +47,8 @@ class VerifyReport:
 
     @property
     def converged(self) -> bool | None:
-        """The convergence probe's verdict (None when no probe was run)."""
+        """The convergence probe's verdict: True converged, False not converged, None when no probe was run or it
+        was undecided (``probe.verdict`` tells which)."""
         return None if self.probe is None else self.probe.converged
 
     @property

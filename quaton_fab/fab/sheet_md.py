@@ -161,10 +161,16 @@ def _probe_rows(probe: Mapping[str, object] | None) -> list[list[str]]:
         dz = fid.get("max_slice_m")
         return f"s={fid['oversample']}" + ("" if dz is None else f", slices ≤ {float(dz) * 1e9:.4g} nm")
 
+    verdict = probe.get("verdict") or ("converged" if probe["converged"] else "not converged")
+    interval = probe.get("interval_95")
+    spread = "" if not interval else f" ± {(float(interval[1]) - float(interval[0])) / 2:.4f} (95 %)"
+    population = probe.get("population")
+    label = f"convergence probe ({probe['samples']} test samples" + (
+        f" of {population})" if population and population != probe["samples"] else ")")
     return [[
-        f"convergence probe ({probe['samples']} test samples)",
+        label,
         f"{probe['reference_metric']:.4f} at {where(ref)} vs {probe['probe_metric']:.4f} at {where(fine)}: "
-        f"{probe['difference']:+.4f}, " + ("converged" if probe["converged"] else "NOT CONVERGED"),
+        f"{probe['difference']:+.4f}{spread}, " + (verdict.upper() if verdict != "converged" else verdict),
     ]]
 
 

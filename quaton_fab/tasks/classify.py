@@ -236,6 +236,25 @@ class ClassificationTask(nn.Module):
         """Predicted class per sample, ``(B,)`` int64: the detector with the most power."""
         return self.scores(intensity).argmax(dim=-1)
 
+    @torch.no_grad()
+    def sample_values(
+        self, intensity: torch.Tensor, labels: torch.Tensor, input_phase: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The primary metric of each sample, ``(B,)`` float64: 1 where the prediction is right, else 0 (their mean
+        is the accuracy). ``input_phase`` is not used."""
+        predicted = self.predict(intensity.detach().to(torch.float64))
+        check_labels(labels, predicted.shape[0], self.num_classes)
+        return (predicted == labels.to(predicted.device)).to(torch.float64)
+
+    @torch.no_grad()
+    def sample_margins(self, intensity: torch.Tensor) -> torch.Tensor:
+        """How far each sample lies from a changed prediction, ``(B,)`` float64: the winning detector's power minus
+        the runner-up's, as a fraction of the power on all detectors (0: a tie; small values flip first when the
+        simulation changes)."""
+        p = self.normalised(self.scores(intensity.detach().to(torch.float64)))
+        top2 = p.topk(min(2, p.shape[-1]), dim=-1).values
+        return top2[:, 0] - (top2[:, 1] if top2.shape[-1] > 1 else 0.0)
+
     def detector_efficiency(self, intensity: torch.Tensor) -> torch.Tensor:
         """Fraction of the detector-plane power that lands on the detectors, per sample ``(B,)``."""
         total = intensity.sum(dim=(-2, -1))

@@ -158,6 +158,21 @@ class QPITask(nn.Module):
         return berhu(prediction, target, berhu_threshold(target))
 
     @torch.no_grad()
+    def sample_values(
+        self, intensity: torch.Tensor, labels: torch.Tensor | None, input_phase: torch.Tensor
+    ) -> torch.Tensor:
+        """The primary metric of each sample, ``(B,)`` float64: its SSIM (RD constants; their mean is ``ssim``)."""
+        prediction, target = self._checked(intensity.detach().to(torch.float64), labels, input_phase)
+        k1, k2 = RD_CONSTANTS
+        return ssim(prediction, target.to(torch.float64), data_range=1.0, win_size=self.ssim_win_size,
+                    sigma=SSIM_SIGMA, k1=k1, k2=k2)
+
+    def sample_margins(self, intensity: torch.Tensor) -> None:
+        """None: SSIM is continuous, every sample changes a little when the simulation changes (no decision to
+        flip), so no sample is nearer a change than another."""
+        return None
+
+    @torch.no_grad()
     def update_metrics(
         self,
         state: QPIMetricsState | None,
