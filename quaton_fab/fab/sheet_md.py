@@ -215,4 +215,7 @@ def _summary_line(sheet: dict) -> str:
         return f"FAILED: {', '.join(failed)}."
     if not ver:
         return "File checks passed; printed-object verification not run yet."
+    if (ver.get("probe") or {}).get("verdict") == "undecided":
+        return ("All checks passed, printed-object verification included; the reference's convergence is undecided "
+                "(the probe's 95 % interval straddles the tolerance: a larger probe decides).")
     return "All checks passed, printed-object verification included."
